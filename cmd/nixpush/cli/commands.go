@@ -1,0 +1,11 @@
+package cli
+
+import "github.com/spf13/cobra"
+
+// commands lists the subcommands; each lives in its own file.
+func commands() []*cobra.Command {
+	return []*cobra.Command{
+		// builder side (layers/)
+		// push side (transport/)
+	}
+}

@@ -1,0 +1,159 @@
+package description
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/nixpush/nixpush/layers"
+)
+
+// Version is the only description version this build reads and writes.
+const Version = 1
+
+// MediaTypeLayer is the media type of every layer nixpush writes: an
+// uncompressed tar, so its digest is known at build time and never changes
+// on the way to a registry.
+const MediaTypeLayer = ocispec.MediaTypeImageLayer
+
+// Image is an image description: everything needed to serve the image's
+// manifest, config and layers, without any tarball in the store.
+type Image struct {
+	Version int `json:"version"`
+	// Name and Tag are the image's default repository name and tag.
+	Name string `json:"name,omitempty"`
+	Tag  string `json:"tag,omitempty"`
+	// Architecture and OS use Go's names (amd64, arm64; linux).
+	Architecture string `json:"architecture"`
+	OS           string `json:"os"`
+	Variant      string `json:"variant,omitempty"`
+	// Created is the image's creation time in its config.
+	Created time.Time `json:"created"`
+	// Config is the runtime configuration (Entrypoint, Cmd, Env, …) with
+	// the OCI image config's field names.
+	Config ocispec.ImageConfig `json:"config"`
+	// Layers are bottom first.
+	Layers []Layer `json:"layers"`
+}
+
+// Layer is one layer of an image: what goes into it and what it hashes to.
+type Layer struct {
+	layers.Spec
+	Digest    digest.Digest `json:"digest"`
+	Size      int64         `json:"size"`
+	DiffID    digest.Digest `json:"diffID"`
+	MediaType string        `json:"mediaType"`
+	History   History       `json:"history"`
+}
+
+// History is the layer's entry in the image config's history.
+type History struct {
+	CreatedBy string `json:"created_by,omitempty"`
+	Comment   string `json:"comment,omitempty"`
+}
+
+// LayerFile is what a buildLayer derivation writes: layers, bottom first,
+// to be stacked into an image.
+type LayerFile struct {
+	Version int     `json:"version"`
+	Layers  []Layer `json:"layers"`
+}
+
+// ErrVersion is returned for a description of a version this build does not
+// know.
+var ErrVersion = errors.New("unsupported description version")
+
+// ReadFile reads and validates an image description.
+func ReadFile(name string) (*Image, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("reading image description: %w", err)
+	}
+	img, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("image description %s: %w", name, err)
+	}
+	return img, nil
+}
+
+// Parse decodes and validates an image description.
+func Parse(b []byte) (*Image, error) {
+	var img Image
+	if err := decode(b, &img); err != nil {
+		return nil, err
+	}
+	if err := img.Validate(); err != nil {
+		return nil, err
+	}
+	return &img, nil
+}
+
+// ReadLayerFile reads and validates a buildLayer output.
+func ReadLayerFile(name string) (*LayerFile, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("reading layer file: %w", err)
+	}
+	var lf LayerFile
+	if err := decode(b, &lf); err != nil {
+		return nil, fmt.Errorf("layer file %s: %w", name, err)
+	}
+	if err := checkVersion(lf.Version); err != nil {
+		return nil, fmt.Errorf("layer file %s: %w", name, err)
+	}
+	for i, l := range lf.Layers {
+		if err := l.Validate(); err != nil {
+			return nil, fmt.Errorf("layer file %s: layers[%d].%w", name, i, err)
+		}
+	}
+	return &lf, nil
+}
+
+// Marshal encodes v (an Image or a LayerFile) the one way nixpush writes
+// descriptions: indented, keys in a fixed order, trailing newline.
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// decode is strict: unknown fields and trailing data are errors, so a typo
+// in a hand-written description is caught, not ignored.
+func decode(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return fmt.Errorf("%s: expected %s, got JSON %s", te.Field, te.Type, te.Value)
+		}
+		return fmt.Errorf("malformed JSON: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("malformed JSON: data after the top-level value")
+	}
+	return nil
+}
+
+func checkVersion(v int) error {
+	switch v {
+	case Version:
+		return nil
+	case 0:
+		return fmt.Errorf("version: missing")
+	default:
+		return fmt.Errorf("version: %w %d (this nixpush reads version %d)", ErrVersion, v, Version)
+	}
+}

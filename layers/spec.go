@@ -1,0 +1,151 @@
+package layers
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nix-community/go-nix/pkg/storepath"
+)
+
+// DefaultMTime is the modification time written on every entry unless a
+// layer asks for another: one second past the epoch, as nix2container and
+// dockerTools do, because some tools treat a zero time as "unset".
+var DefaultMTime = time.Unix(1, 0).UTC()
+
+// StoreDir is where store paths live, on the host and in every image.
+const StoreDir = "/nix/store"
+
+// Spec says what goes into one layer. Its tar bytes, and so its digest,
+// depend only on the Spec and on the contents of the store paths it names.
+type Spec struct {
+	// Paths are the store paths in the layer, in any order.
+	Paths []Path `json:"paths"`
+	// Perms override the normalised metadata of matching entries.
+	Perms []Perm `json:"perms,omitempty"`
+	// MTime is written on every entry.
+	MTime time.Time `json:"mtime"`
+}
+
+// Path is one store path in a layer.
+type Path struct {
+	// Path is the absolute store path, /nix/store/<hash>-<name>.
+	Path string `json:"path"`
+	// NarHash is the path's NAR hash as Nix reports it (sha256:<base32>);
+	// it names the path at fault when a layer's bytes no longer match.
+	NarHash string `json:"narHash"`
+	// NarSize is the size of the path's NAR serialisation.
+	NarSize uint64 `json:"narSize"`
+	// Rewrite, when set, is an absolute directory of the image where the
+	// path's contents are placed instead of at the store path itself
+	// (copyToRoot uses "/").
+	Rewrite string `json:"rewrite,omitempty"`
+}
+
+// Perm overrides the metadata of the entries it matches. Rules apply in
+// order; each matching rule sets the fields it has.
+type Perm struct {
+	// Path, when set, limits the rule to entries that come from this store
+	// path.
+	Path string `json:"path,omitempty"`
+	// Regex must match the entry's whole absolute image path, without a
+	// trailing slash ("/nix/store/…-foo/bin/foo", "/tmp"). RE2 syntax.
+	Regex string `json:"regex"`
+	// Mode is an octal permission string such as "0755" or "1777".
+	Mode  string  `json:"mode,omitempty"`
+	UID   *int    `json:"uid,omitempty"`
+	GID   *int    `json:"gid,omitempty"`
+	Uname *string `json:"uname,omitempty"`
+	Gname *string `json:"gname,omitempty"`
+}
+
+// Validate checks a Spec without touching the store. Errors name the field
+// at fault, relative to the spec ("paths[2].path").
+func (s Spec) Validate() error {
+	if len(s.Paths) == 0 {
+		return fmt.Errorf("paths: a layer needs at least one store path")
+	}
+	seen := map[Path]bool{}
+	for i, p := range s.Paths {
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("paths[%d]: %w", i, err)
+		}
+		key := Path{Path: p.Path, Rewrite: p.Rewrite}
+		if seen[key] {
+			return fmt.Errorf("paths[%d]: %s listed twice", i, p.Path)
+		}
+		seen[key] = true
+	}
+	for i, r := range s.Perms {
+		if _, err := r.compile(); err != nil {
+			return fmt.Errorf("perms[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// Validate checks one Path entry.
+func (p Path) Validate() error {
+	if err := ValidateStorePath(p.Path); err != nil {
+		return fmt.Errorf("path: %w", err)
+	}
+	if p.Rewrite != "" && (!path.IsAbs(p.Rewrite) || path.Clean(p.Rewrite) != p.Rewrite) {
+		return fmt.Errorf("rewrite: %q is not a clean absolute directory", p.Rewrite)
+	}
+	if p.NarHash != "" {
+		if _, err := parseNarHash(p.NarHash); err != nil {
+			return fmt.Errorf("narHash: %w", err)
+		}
+	}
+	return nil
+}
+
+// ValidateStorePath checks that s is a store path directly below StoreDir.
+func ValidateStorePath(s string) error {
+	if !strings.HasPrefix(s, StoreDir+"/") {
+		return fmt.Errorf("%q is not below %s", s, StoreDir)
+	}
+	if _, err := storepath.FromAbsolutePath(s); err != nil {
+		return fmt.Errorf("%q is not a valid store path: %w", s, err)
+	}
+	return nil
+}
+
+// rule is a compiled Perm.
+type rule struct {
+	Perm
+	re   *regexp.Regexp
+	mode int64 // -1 when unset
+}
+
+func (r Perm) compile() (rule, error) {
+	if r.Path != "" {
+		if err := ValidateStorePath(r.Path); err != nil {
+			return rule{}, fmt.Errorf("path: %w", err)
+		}
+	}
+	if r.Regex == "" {
+		return rule{}, fmt.Errorf("regex: missing")
+	}
+	re, err := regexp.Compile(`^(?:` + r.Regex + `)$`)
+	if err != nil {
+		return rule{}, fmt.Errorf("regex %q: %w", r.Regex, err)
+	}
+	c := rule{Perm: r, re: re, mode: -1}
+	if r.Mode != "" {
+		m, err := strconv.ParseInt(r.Mode, 8, 64)
+		if err != nil || m < 0 || m > 0o7777 {
+			return rule{}, fmt.Errorf("mode %q: not an octal mode between 0000 and 7777", r.Mode)
+		}
+		c.mode = m
+	}
+	for name, id := range map[string]*int{"uid": r.UID, "gid": r.GID} {
+		if id != nil && *id < 0 {
+			return rule{}, fmt.Errorf("%s: %d is negative", name, *id)
+		}
+	}
+	return c, nil
+}
