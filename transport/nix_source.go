@@ -1,0 +1,138 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/image/v5/types"
+
+	"github.com/nixpush/nixpush/layers"
+	"github.com/nixpush/nixpush/layers/description"
+)
+
+// source serves a nix: image. The manifest and config are built once, in
+// memory; a layer's tar is produced only when GetBlob is called, which
+// containers/image does only after the destination said it lacks the blob.
+type source struct {
+	ref    *Reference
+	built  *Built
+	layers map[digest.Digest]int // layer digest → index in ref.image.Layers
+}
+
+var _ types.ImageSource = (*source)(nil)
+
+func newSource(ref *Reference) (*source, error) {
+	built, err := Build(ref.image)
+	if err != nil {
+		return nil, fmt.Errorf("nix:%s: %w", ref.path, err)
+	}
+	s := &source{ref: ref, built: built, layers: make(map[digest.Digest]int, len(ref.image.Layers))}
+	for i, l := range ref.image.Layers {
+		s.layers[l.Digest] = i
+	}
+	return s, nil
+}
+
+func (s *source) Reference() types.ImageReference { return s.ref }
+
+func (s *source) Close() error { return nil }
+
+// GetManifest returns the OCI image manifest. A nix: image is a single
+// image, never a list, so instanceDigest must be nil.
+func (s *source) GetManifest(ctx context.Context, instanceDigest *digest.Digest) ([]byte, string, error) {
+	if instanceDigest != nil {
+		return nil, "", fmt.Errorf("nix:%s: manifest %s: a nix: image has no manifest list", s.ref.path, instanceDigest)
+	}
+	return s.built.Manifest, ocispec.MediaTypeImageManifest, nil
+}
+
+// HasThreadSafeGetBlob reports that layers may be streamed concurrently:
+// each GetBlob opens its own pipe.
+func (s *source) HasThreadSafeGetBlob() bool { return true }
+
+// GetBlob returns the config, or streams a layer's tar from the store. The
+// stream is hashed as it goes; if it does not end with the described digest
+// and size, its last Read returns a *LayerError instead of io.EOF, so the
+// destination abandons the blob.
+func (s *source) GetBlob(ctx context.Context, info types.BlobInfo, cache types.BlobInfoCache) (io.ReadCloser, int64, error) {
+	if info.Digest == s.built.ConfigDigest {
+		return io.NopCloser(bytes.NewReader(s.built.Config)), int64(len(s.built.Config)), nil
+	}
+	i, ok := s.layers[info.Digest]
+	if !ok {
+		return nil, -1, fmt.Errorf("nix:%s: blob %s is not in the image", s.ref.path, info.Digest)
+	}
+	l := s.ref.image.Layers[i]
+	rc := layers.Open(ctx, l.Spec, l.Digest, l.Size, s.ref.opts...)
+	return &layerReader{rc: rc, index: i, layer: &l}, l.Size, nil
+}
+
+// GetSignatures returns no signatures: a description carries none.
+func (s *source) GetSignatures(ctx context.Context, instanceDigest *digest.Digest) ([][]byte, error) {
+	return nil, nil
+}
+
+// LayerInfosForCopy returns nil: the manifest's layers are copied as they are.
+func (s *source) LayerInfosForCopy(ctx context.Context, instanceDigest *digest.Digest) ([]types.BlobInfo, error) {
+	return nil, nil
+}
+
+// layerReader names the layer in any error of the stream under it.
+type layerReader struct {
+	rc    io.ReadCloser
+	index int
+	layer *description.Layer
+}
+
+func (r *layerReader) Read(p []byte) (int, error) {
+	n, err := r.rc.Read(p)
+	if err != nil && err != io.EOF {
+		err = &LayerError{Index: r.index, Digest: r.layer.Digest, Paths: r.layer.Paths, Err: err}
+	}
+	return n, err
+}
+
+func (r *layerReader) Close() error { return r.rc.Close() }
+
+// LayerError is an error streaming one layer of a nix: image. When the
+// layer's bytes no longer match the description, Err is a
+// *layers.MismatchError.
+type LayerError struct {
+	Index  int
+	Digest digest.Digest
+	Paths  []layers.Path
+	Err    error
+}
+
+func (e *LayerError) Error() string {
+	var mm *layers.MismatchError
+	if !errors.As(e.Err, &mm) {
+		return fmt.Sprintf("layer %d (%s): %v", e.Index, e.Digest, e.Err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "layer %d (%s) does not match its description: got %s (%d bytes), want %s (%d bytes)",
+		e.Index, e.Digest, mm.Got, mm.GotSize, mm.Want, mm.WantSize)
+	switch len(mm.Changed) {
+	case 0:
+		names := make([]string, len(e.Paths))
+		for i, p := range e.Paths {
+			names[i] = p.Path
+		}
+		fmt.Fprintf(&b, "; no store path's NAR hash changed, so the description itself is stale or was edited (layer paths: %s)", strings.Join(names, ", "))
+	default:
+		names := make([]string, len(mm.Changed))
+		for i, p := range mm.Changed {
+			names[i] = p.Path
+		}
+		fmt.Fprintf(&b, "; store paths changed since the build: %s", strings.Join(names, ", "))
+	}
+	return b.String()
+}
+
+func (e *LayerError) Unwrap() error { return e.Err }
