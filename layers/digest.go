@@ -1,0 +1,126 @@
+package layers
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Digest streams the layer once through sha256 and returns its digest and
+// size in bytes.
+func Digest(ctx context.Context, s Spec, opts ...Option) (digest.Digest, int64, error) {
+	h := newCounter(0)
+	if err := Write(ctx, h, s, opts...); err != nil {
+		return "", 0, err
+	}
+	return h.digest(), h.n, nil
+}
+
+// Verify re-streams the layer and compares it with the recorded digest and
+// size. On a difference it returns a *MismatchError.
+func Verify(ctx context.Context, s Spec, want digest.Digest, size int64, opts ...Option) error {
+	got, n, err := Digest(ctx, s, opts...)
+	if err != nil {
+		return err
+	}
+	if got == want && n == size {
+		return nil
+	}
+	return mismatch(ctx, s, want, got, size, n, opts)
+}
+
+// Open streams the layer through a pipe, for callers that want a reader.
+// Its bytes are hashed as they pass: if they differ from want and size, the
+// reader ends with a *MismatchError instead of io.EOF, and it stops as soon
+// as the layer runs past size. Close stops the stream early.
+func Open(ctx context.Context, s Spec, want digest.Digest, size int64, opts ...Option) io.ReadCloser {
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		defer cancel()
+		h := newCounter(size)
+		err := Write(ctx, io.MultiWriter(h, pw), s, opts...)
+		switch {
+		case errors.Is(err, errTooLong):
+			err = mismatch(ctx, s, want, "", size, h.n, opts)
+		case err == nil && (h.digest() != want || h.n != size):
+			err = mismatch(ctx, s, want, h.digest(), size, h.n, opts)
+		}
+		pw.CloseWithError(err) // nil closes with io.EOF
+	}()
+	return &pipeReader{PipeReader: pr, cancel: cancel}
+}
+
+type pipeReader struct {
+	*io.PipeReader
+	cancel context.CancelFunc
+}
+
+func (r *pipeReader) Close() error {
+	r.cancel()
+	return r.PipeReader.Close()
+}
+
+// MismatchError says a layer's bytes no longer hash to what was recorded.
+type MismatchError struct {
+	Want, Got         digest.Digest // Got is empty when the stream was cut short
+	WantSize, GotSize int64         // GotSize is a lower bound when cut short
+	// Changed are the paths whose NAR hash differs from the recorded one,
+	// or that are missing.
+	Changed []Path
+}
+
+func (e *MismatchError) Error() string {
+	var b strings.Builder
+	if e.Got == "" {
+		fmt.Fprintf(&b, "layer is larger than the recorded %d bytes (recorded digest %s)", e.WantSize, e.Want)
+	} else {
+		fmt.Fprintf(&b, "layer hashes to %s (%d bytes), recorded %s (%d bytes)", e.Got, e.GotSize, e.Want, e.WantSize)
+	}
+	if len(e.Changed) == 0 {
+		b.WriteString("; no store path's NAR hash changed, so the layer's options or nixpush's tar format differ from when it was described")
+		return b.String()
+	}
+	b.WriteString("; store paths whose NAR hash changed since the build:")
+	for _, p := range e.Changed {
+		b.WriteString(" " + p.Path)
+	}
+	return b.String()
+}
+
+func mismatch(ctx context.Context, s Spec, want, got digest.Digest, wantSize, gotSize int64, opts []Option) error {
+	changed, err := Changed(ctx, s.Paths, opts...)
+	if err != nil {
+		return fmt.Errorf("layer does not match its recorded digest %s, and finding the changed store path failed: %w", want, err)
+	}
+	return &MismatchError{Want: want, Got: got, WantSize: wantSize, GotSize: gotSize, Changed: changed}
+}
+
+var errTooLong = errors.New("layer longer than recorded")
+
+// counter hashes and counts what is written; with a limit > 0 it fails once
+// more than limit bytes arrive.
+type counter struct {
+	hash.Hash
+	n, limit int64
+}
+
+func newCounter(limit int64) *counter { return &counter{Hash: sha256.New(), limit: limit} }
+
+func (c *counter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	if c.limit > 0 && c.n > c.limit {
+		return 0, errTooLong
+	}
+	return c.Hash.Write(p)
+}
+
+func (c *counter) digest() digest.Digest {
+	return digest.NewDigestFromBytes(digest.SHA256, c.Sum(nil))
+}
