@@ -1,0 +1,56 @@
+package description
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/nixpush/nixpush/layers"
+)
+
+// LayerError is a failure of one layer of an image, by position.
+type LayerError struct {
+	Index int
+	Layer *Layer
+	Err   error
+}
+
+func (e *LayerError) Error() string {
+	return fmt.Sprintf("layer %d (%s): %v", e.Index, e.Layer.Digest, e.Err)
+}
+
+func (e *LayerError) Unwrap() error { return e.Err }
+
+// Verify re-streams every layer from the store and compares it with its
+// recorded digest and size, several layers at once. It returns nil or the
+// joined *LayerError of every layer that failed; a mismatch wraps a
+// *layers.MismatchError naming the store paths whose NAR hash changed.
+// done, if not nil, is called as each layer finishes.
+func (img *Image) Verify(ctx context.Context, done func(i int, err error), opts ...layers.Option) error {
+	errs := make([]error, len(img.Layers))
+	sem := make(chan struct{}, runtime.NumCPU())
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i := range img.Layers {
+		l := &img.Layers[i]
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := layers.Verify(ctx, l.Spec, l.Digest, l.Size, opts...)
+			if err != nil {
+				errs[i] = &LayerError{Index: i, Layer: l, Err: err}
+			}
+			if done != nil {
+				mu.Lock()
+				done(i, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
