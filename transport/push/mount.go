@@ -1,0 +1,117 @@
+package push
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/pkg/blobinfocache/memory"
+	"go.podman.io/image/v5/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/nixpush/nixpush/transport"
+)
+
+// premount makes each blob of src that dest lacks but one of repos has
+// available in dest by a cross-repository mount, before the copy proper.
+//
+// containers/image's docker destination first asks the destination
+// repository for a blob (HEAD), then tries the locations its blob-info
+// cache remembers, mounting from the first that has it. A fresh machine
+// remembers nothing, so here an in-memory cache is told that every blob may
+// be in each of repos; the destination checks each candidate (HEAD) before
+// mounting (POST ?mount=&from=), so a wrong guess costs one request.
+func premount(ctx context.Context, src, dest types.ImageReference, srcSys, destSys *types.SystemContext, repos []string, parallel uint) error {
+	named := dest.DockerReference()
+	if dest.Transport().Name() != docker.Transport.Name() || named == nil {
+		return fmt.Errorf("mount-from: only docker:// destinations mount blobs, not %s", transports(dest))
+	}
+	domain := reference.Domain(named)
+	img, err := src.NewImage(ctx, srcSys)
+	if err != nil {
+		return fmt.Errorf("mount-from: reading %s: %w", transports(src), err)
+	}
+	defer img.Close()
+	blobs := append(img.LayerInfos(), img.ConfigInfo())
+
+	cache := memory.New()
+	scope := types.BICTransportScope{Opaque: domain}
+	for _, r := range repos {
+		repo, err := mountRepo(domain, r)
+		if err != nil {
+			return err
+		}
+		for _, b := range blobs {
+			cache.RecordKnownLocation(docker.Transport, scope, b.Digest, types.BICLocationReference{Opaque: repo.Name()})
+		}
+	}
+
+	d, err := dest.NewImageDestination(ctx, destSys)
+	if err != nil {
+		return fmt.Errorf("mount-from: %s: %w", transports(dest), err)
+	}
+	defer d.Close()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(int(parallel))
+	for _, b := range blobs {
+		g.Go(func() error {
+			if _, _, err := d.TryReusingBlob(gctx, b, cache, false); err != nil {
+				return fmt.Errorf("mount-from: blob %s: %w", b.Digest, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// mountRepo reads a --mount-from repository, which defaults to the
+// destination's registry.
+func mountRepo(domain, r string) (reference.Named, error) {
+	first, _, _ := strings.Cut(r, "/")
+	if !strings.ContainsAny(first, ".:") && first != "localhost" {
+		r = path.Join(domain, r)
+	}
+	named, err := reference.ParseNormalizedNamed(r)
+	if err != nil {
+		return nil, fmt.Errorf("mount-from %q: %w", r, err)
+	}
+	if reference.Domain(named) != domain {
+		return nil, fmt.Errorf("mount-from %q: not on the destination's registry %s; registries mount only their own blobs", r, domain)
+	}
+	return reference.TrimNamed(named), nil
+}
+
+// labeler names the blobs of src: for a nix: image, each layer by its
+// position and first store path.
+func labeler(src types.ImageReference) blobNames {
+	n := blobNames{byDigest: map[digest.Digest]string{}}
+	ref, ok := src.(*transport.Reference)
+	if !ok {
+		return n
+	}
+	img := ref.Image()
+	if built, err := transport.Build(img); err == nil {
+		n.byDigest[built.ConfigDigest] = "config"
+		n.total = int64(len(built.Config))
+	}
+	for i, l := range img.Layers {
+		name := "?"
+		if len(l.Paths) > 0 {
+			name = strings.TrimPrefix(l.Paths[0].Path, "/nix/store/")
+			if _, after, ok := strings.Cut(name, "-"); ok {
+				name = after
+			}
+			if len(l.Paths) > 1 {
+				name += fmt.Sprintf(" +%d", len(l.Paths)-1)
+			}
+		}
+		n.byDigest[l.Digest] = fmt.Sprintf("layer %d/%d %s", i+1, len(img.Layers), name)
+		n.total += l.Size
+	}
+	return n
+}

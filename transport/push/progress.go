@@ -1,0 +1,240 @@
+package push
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/schollz/progressbar/v3"
+	"go.podman.io/image/v5/types"
+)
+
+// reporter turns containers/image progress events into output: live bars
+// on a terminal, plain lines otherwise. One goroutine owns all state.
+type reporter struct {
+	events   chan types.ProgressProperties
+	interval time.Duration
+	w        io.Writer
+	terminal bool
+	names    blobNames
+	wg       sync.WaitGroup
+
+	blobs  map[digest.Digest]*blobState
+	active []*blobState // blobs with a live bar, in start order
+	total  *progressbar.ProgressBar
+	drawn  int // lines of the live region on screen
+	start  time.Time
+	sent   int64 // bytes read from sources
+	counts struct{ uploaded, skipped int }
+}
+
+type blobState struct {
+	info    types.BlobInfo
+	name    string
+	bar     *progressbar.ProgressBar
+	started time.Time
+	offset  uint64
+}
+
+// barInterval is how often containers/image reports reads when bars are
+// drawn; lines use the caller's interval.
+const barInterval = 150 * time.Millisecond
+
+func newReporter(w io.Writer, terminal bool, lineInterval time.Duration, names blobNames) *reporter {
+	r := &reporter{
+		events:   make(chan types.ProgressProperties),
+		interval: lineInterval,
+		w:        w,
+		terminal: terminal,
+		names:    names,
+		blobs:    map[digest.Digest]*blobState{},
+		start:    time.Now(),
+	}
+	if terminal {
+		r.interval = barInterval
+		max := names.total
+		if max <= 0 {
+			max = -1 // unknown: progressbar shows a spinner
+		}
+		r.total = newBar(max, "total")
+	}
+	r.wg.Add(1)
+	go r.loop()
+	return r
+}
+
+func newBar(max int64, desc string) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(max,
+		progressbar.OptionSetWriter(io.Discard), // drawn by reporter.draw
+		progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetWidth(25),
+		progressbar.OptionThrottle(0),
+		progressbar.OptionSetPredictTime(false),
+		progressbar.OptionUseIECUnits(true),
+	)
+}
+
+// close waits for every event to be handled and prints a summary.
+func (r *reporter) close() {
+	close(r.events)
+	r.wg.Wait()
+}
+
+func (r *reporter) loop() {
+	defer r.wg.Done()
+	for ev := range r.events {
+		r.handle(ev)
+	}
+	if r.terminal {
+		r.clear()
+	}
+	el := time.Since(r.start)
+	fmt.Fprintf(r.w, "%d blobs uploaded (%s in %s, %s), %d skipped: already at the destination\n",
+		r.counts.uploaded, bytes(int64(r.sent)), el.Round(time.Millisecond), rate(r.sent, el), r.counts.skipped)
+}
+
+func (r *reporter) handle(ev types.ProgressProperties) {
+	d := ev.Artifact.Digest
+	b := r.blobs[d]
+	if b == nil {
+		b = &blobState{info: ev.Artifact, name: r.names.name(ev.Artifact), started: time.Now()}
+		r.blobs[d] = b
+	}
+	switch ev.Event {
+	case types.ProgressEventNewArtifact:
+		if r.terminal {
+			b.bar = newBar(max(ev.Artifact.Size, 1), b.name)
+			r.active = append(r.active, b)
+		} else {
+			fmt.Fprintf(r.w, "%s: uploading %s\n", b.name, bytes(ev.Artifact.Size))
+		}
+	case types.ProgressEventRead:
+		r.advance(b, ev.Offset)
+		if !r.terminal {
+			el := time.Since(b.started)
+			fmt.Fprintf(r.w, "%s: %s / %s, %s\n", b.name, bytes(int64(b.offset)), bytes(b.info.Size), rate(int64(b.offset), el))
+		}
+	case types.ProgressEventDone:
+		r.advance(b, ev.Offset)
+		if b.offset == 0 && b.info.Size > 0 {
+			// The destination's own existence check found it (the config).
+			r.counts.skipped++
+			r.finish(b, fmt.Sprintf("%s: skipped, the destination has %s", b.name, short(d)))
+			break
+		}
+		r.counts.uploaded++
+		el := time.Since(b.started)
+		r.finish(b, fmt.Sprintf("%s: done, %s in %s (%s)", b.name, bytes(int64(b.offset)), el.Round(time.Millisecond), rate(int64(b.offset), el)))
+	case types.ProgressEventSkipped:
+		r.counts.skipped++
+		if r.total != nil && b.info.Size > 0 {
+			_ = r.total.Add64(b.info.Size)
+		}
+		r.finish(b, fmt.Sprintf("%s: skipped, the destination has %s", b.name, short(d)))
+	}
+	if r.terminal {
+		r.draw()
+	}
+}
+
+// advance moves a blob's count to offset.
+func (r *reporter) advance(b *blobState, offset uint64) {
+	if offset <= b.offset {
+		return
+	}
+	delta := int64(offset - b.offset)
+	b.offset = offset
+	r.sent += delta
+	if b.bar != nil {
+		_ = b.bar.Set64(int64(offset))
+	}
+	if r.total != nil {
+		_ = r.total.Add64(delta)
+	}
+}
+
+// finish retires a blob: its line is printed once, above the live bars.
+func (r *reporter) finish(b *blobState, line string) {
+	if !r.terminal {
+		fmt.Fprintln(r.w, line)
+		return
+	}
+	for i, a := range r.active {
+		if a == b {
+			r.active = append(r.active[:i], r.active[i+1:]...)
+			break
+		}
+	}
+	r.clear()
+	fmt.Fprintln(r.w, line)
+}
+
+// clear erases the live region.
+func (r *reporter) clear() {
+	if r.drawn > 0 {
+		fmt.Fprintf(r.w, "\x1b[%dA\x1b[J", r.drawn)
+		r.drawn = 0
+	}
+}
+
+// draw redraws the live region: one bar per blob being copied, then the total.
+func (r *reporter) draw() {
+	var b strings.Builder
+	if r.drawn > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", r.drawn)
+	}
+	lines := 0
+	for _, a := range r.active {
+		fmt.Fprintf(&b, "\r\x1b[K%s\n", strings.TrimLeft(a.bar.String(), "\r"))
+		lines++
+	}
+	fmt.Fprintf(&b, "\r\x1b[K%s\n\x1b[J", strings.TrimLeft(r.total.String(), "\r"))
+	lines++
+	io.WriteString(r.w, b.String())
+	r.drawn = lines
+}
+
+// blobNames names the blobs of one source for people.
+type blobNames struct {
+	byDigest map[digest.Digest]string
+	total    int64 // bytes of all blobs, or 0 if unknown
+}
+
+func (n blobNames) name(info types.BlobInfo) string {
+	if s, ok := n.byDigest[info.Digest]; ok {
+		return s
+	}
+	return "blob " + short(info.Digest)
+}
+
+func short(d digest.Digest) string {
+	s := d.String()
+	if i := strings.IndexByte(s, ':'); i >= 0 && len(s) > i+13 {
+		return s[:i+13]
+	}
+	return s
+}
+
+func bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func rate(n int64, d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return bytes(int64(float64(n)/d.Seconds())) + "/s"
+}
