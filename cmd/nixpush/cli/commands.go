@@ -6,6 +6,9 @@ import "github.com/spf13/cobra"
 func commands() []*cobra.Command {
 	return []*cobra.Command{
 		// builder side (layers/)
+		newCmdLayer(),
+		newCmdImage(),
+		newCmdWriteConfig(),
 		newCmdVerify(),
 		newCmdVersion(),
 		// push side (transport/)

@@ -1,0 +1,159 @@
+package builder
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/nixpush/nixpush/layers"
+	"github.com/nixpush/nixpush/layers/closure"
+)
+
+// Attrs are the structured attributes of a nixpush derivation, as Nix
+// writes them to .attrs.json. Attributes nixpush does not know (builder,
+// system, name, …) are ignored.
+type Attrs struct {
+	Outputs struct {
+		Out string `json:"out"`
+	} `json:"outputs"`
+	// Closure is the exportReferencesGraph.closure output: the closure of
+	// Deps, CopyToRoot and ConfigRefs.
+	Closure json.RawMessage `json:"closure"`
+
+	// Deps are store paths placed at their store paths, with their
+	// closures (buildLayer).
+	Deps []string `json:"deps"`
+	// CopyToRoot are store paths whose contents are placed at "/".
+	CopyToRoot []string `json:"copyToRoot"`
+	// Layers are the store paths of buildLayer outputs (layer files).
+	Layers []string `json:"layers"`
+	// MaxLayers is the budget of computed layers; 0 means 1.
+	MaxLayers int `json:"maxLayers"`
+	// Perms override metadata in the computed layers.
+	Perms []layers.Perm `json:"perms"`
+	// MTime is the mtime of computed layers' entries (RFC 3339).
+	MTime string `json:"mtime"`
+	// Metadata is the history of computed layers (buildLayer).
+	Metadata Metadata `json:"metadata"`
+
+	// ImageName and ImageTag are the image's name and, when set
+	// explicitly, tag (buildImage).
+	ImageName string  `json:"imageName"`
+	ImageTag  *string `json:"imageTag"`
+	// Config is the image's runtime configuration (buildImage, and the
+	// carrier derivation).
+	// It is decoded strictly: an unknown field is an error.
+	Config json.RawMessage `json:"config"`
+	// ConfigRefs is the store path of the carrier derivation whose
+	// references are the store paths Config names (buildImage).
+	ConfigRefs string `json:"configRefs"`
+	// Created is the image's creation time (RFC 3339).
+	Created      string `json:"created"`
+	Architecture string `json:"arch"`
+	OS           string `json:"os"`
+	Variant      string `json:"variant"`
+}
+
+// Metadata is the history recorded for computed layers.
+type Metadata struct {
+	CreatedBy string `json:"created_by"`
+	Comment   string `json:"comment"`
+}
+
+// ReadAttrs reads and decodes a .attrs.json file.
+func ReadAttrs(name string) (*Attrs, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("reading structured attributes: %w", err)
+	}
+	a, err := ParseAttrs(b)
+	if err != nil {
+		return nil, fmt.Errorf("structured attributes %s: %w", name, err)
+	}
+	return a, nil
+}
+
+// ParseAttrs decodes the contents of a .attrs.json file.
+func ParseAttrs(b []byte) (*Attrs, error) {
+	var a Attrs
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&a); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return nil, fmt.Errorf("%s: expected %s, got JSON %s", te.Field, te.Type, te.Value)
+		}
+		return nil, fmt.Errorf("malformed JSON: %w", err)
+	}
+	if a.Outputs.Out == "" {
+		return nil, fmt.Errorf("outputs.out: missing")
+	}
+	return &a, nil
+}
+
+// graph parses the closure graph.
+func (a *Attrs) graph() (*closure.Graph, error) {
+	if len(a.Closure) == 0 {
+		return nil, fmt.Errorf("closure: missing (exportReferencesGraph.closure not set)")
+	}
+	return closure.Parse(a.Closure)
+}
+
+// config decodes the image config strictly; a missing or null config is
+// empty.
+func (a *Attrs) config() (ocispec.ImageConfig, error) {
+	var c ocispec.ImageConfig
+	if len(a.Config) == 0 || string(a.Config) == "null" {
+		return c, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(a.Config))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return c, fmt.Errorf("config.%s: expected %s, got JSON %s", te.Field, te.Type, te.Value)
+		}
+		return c, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// parseTime parses an RFC 3339 attribute; empty gives def.
+func parseTime(field, s string, def time.Time) (time.Time, error) {
+	if s == "" {
+		return def, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: %q is not an RFC 3339 time such as 1970-01-01T00:00:01Z", field, s)
+	}
+	if t.Before(time.Unix(0, 0)) {
+		return time.Time{}, fmt.Errorf("%s: %q is before 1970", field, s)
+	}
+	return t.UTC(), nil
+}
+
+// placeholder stands for a store path when only perms are validated.
+const placeholder = layers.StoreDir + "/00000000000000000000000000000000-placeholder"
+
+// checkPerms validates every perms rule up front, so a rule that no layer
+// uses still fails the build, and a rule's path must be in the image.
+func checkPerms(perms []layers.Perm, g *closure.Graph) error {
+	if len(perms) == 0 {
+		return nil
+	}
+	s := layers.Spec{Paths: []layers.Path{{Path: placeholder}}, Perms: perms}
+	if err := s.Validate(); err != nil {
+		return err // "perms[i]: regex …"
+	}
+	for i, p := range perms {
+		if p.Path != "" && !g.Has(p.Path) {
+			return fmt.Errorf("perms[%d].path: %s is %w", i, p.Path, closure.ErrNotInGraph)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,272 @@
+package builder
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/nixpush/nixpush/layers"
+	"github.com/nixpush/nixpush/layers/closure"
+	"github.com/nixpush/nixpush/layers/description"
+	"github.com/nixpush/nixpush/layers/layering"
+)
+
+// Option configures a build.
+type Option func(*options)
+
+type options struct {
+	root        string
+	concurrency int
+}
+
+// WithRoot reads store paths, and layer files, below dir instead of "/".
+// Tests use it for fixture stores.
+func WithRoot(dir string) Option { return func(o *options) { o.root = dir } }
+
+// WithConcurrency hashes at most n layers at once; the default is the
+// number of CPUs.
+func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n } }
+
+func makeOptions(opts []Option) options {
+	o := options{concurrency: runtime.NumCPU()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.concurrency < 1 {
+		o.concurrency = 1
+	}
+	return o
+}
+
+func (o options) layerOpts() []layers.Option {
+	if o.root == "" {
+		return nil
+	}
+	return []layers.Option{layers.WithRoot(o.root)}
+}
+
+// Default histories of computed layers.
+const (
+	createdByLayer = "nixpush buildLayer"
+	createdByImage = "nixpush buildImage"
+)
+
+// BuildLayerFile computes the layer file a buildLayer derivation writes:
+// the layers of a.Layers, then the layers of a.Deps and a.CopyToRoot.
+func BuildLayerFile(ctx context.Context, a *Attrs, opts ...Option) (*description.LayerFile, error) {
+	g, err := a.graph()
+	if err != nil {
+		return nil, err
+	}
+	h := description.History{CreatedBy: a.Metadata.CreatedBy, Comment: a.Metadata.Comment}
+	if h.CreatedBy == "" {
+		h.CreatedBy = createdByLayer
+	}
+	ls, err := build(ctx, a, g, a.Deps, h, makeOptions(opts))
+	if err != nil {
+		return nil, err
+	}
+	if len(ls) == 0 {
+		return nil, fmt.Errorf("buildLayer: nothing to put in a layer (deps, copyToRoot and layers are empty)")
+	}
+	return &description.LayerFile{Version: description.Version, Layers: ls}, nil
+}
+
+// BuildImage computes the image description a buildImage derivation
+// writes.
+func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Image, error) {
+	if a.ImageName == "" {
+		return nil, fmt.Errorf("imageName: missing")
+	}
+	g, err := a.graph()
+	if err != nil {
+		return nil, err
+	}
+	created, err := parseTime("created", a.Created, layers.DefaultMTime)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	deps := append([]string(nil), a.Deps...)
+	if a.ConfigRefs != "" {
+		// The carrier holds the config's JSON; its references are the
+		// store paths the config names. They belong in the image, the
+		// carrier does not.
+		if !g.Has(a.ConfigRefs) {
+			return nil, fmt.Errorf("configRefs: %s is %w", a.ConfigRefs, closure.ErrNotInGraph)
+		}
+		deps = append(deps, g.References(a.ConfigRefs)...)
+	}
+	ls, err := build(ctx, a, g, deps, description.History{CreatedBy: createdByImage}, makeOptions(opts))
+	if err != nil {
+		return nil, err
+	}
+	img := &description.Image{
+		Version:      description.Version,
+		Name:         a.ImageName,
+		Architecture: a.Architecture,
+		OS:           a.OS,
+		Variant:      a.Variant,
+		Created:      created,
+		Config:       cfg,
+		Layers:       ls,
+	}
+	if a.ImageTag != nil {
+		img.Tag = *a.ImageTag
+	}
+	if err := img.Validate(); err != nil {
+		return nil, fmt.Errorf("image %s: %w", a.ImageName, err)
+	}
+	return img, nil
+}
+
+// build splits the closure into layers and hashes the new ones.
+func build(ctx context.Context, a *Attrs, g *closure.Graph, deps []string, h description.History, o options) ([]description.Layer, error) {
+	if err := checkPerms(a.Perms, g); err != nil {
+		return nil, err
+	}
+	mtime, err := parseTime("mtime", a.MTime, layers.DefaultMTime)
+	if err != nil {
+		return nil, err
+	}
+	var explicit []description.Layer
+	for i, name := range a.Layers {
+		if err := layers.ValidateStorePath(name); err != nil {
+			return nil, fmt.Errorf("layers[%d]: %w", i, err)
+		}
+		lf, err := description.ReadLayerFile(filepath.Join(o.root, name))
+		if err != nil {
+			return nil, fmt.Errorf("layers[%d]: %w", i, err)
+		}
+		explicit = append(explicit, lf.Layers...)
+	}
+	maxLayers := a.MaxLayers
+	if maxLayers == 0 {
+		maxLayers = 1
+	}
+	plan, err := layering.Split(layering.Input{
+		Graph:      g,
+		Deps:       deps,
+		CopyToRoot: a.CopyToRoot,
+		Explicit:   explicit,
+		MaxLayers:  maxLayers,
+		Perms:      a.Perms,
+		MTime:      mtime,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return hashAll(ctx, plan, h, o)
+}
+
+// hashAll hashes the layers that need it, o.concurrency at a time, and
+// returns the descriptions of all layers in plan order.
+func hashAll(ctx context.Context, plan []layering.Layer, h description.History, o options) ([]description.Layer, error) {
+	out := make([]description.Layer, len(plan))
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.SetLimit(o.concurrency)
+	for i, l := range plan {
+		if !l.NeedsHash() {
+			out[i] = *l.Source
+			continue
+		}
+		hist := h
+		if l.Source != nil {
+			hist = l.Source.History
+		}
+		eg.Go(func() error {
+			if err := l.Spec.Validate(); err != nil {
+				return fmt.Errorf("layer %d (%s): %w", i, describe(l.Spec), err)
+			}
+			d, n, err := layers.Digest(ctx, l.Spec, o.layerOpts()...)
+			if err != nil {
+				return fmt.Errorf("hashing layer %d (%s): %w", i, describe(l.Spec), err)
+			}
+			out[i] = description.Layer{
+				Spec:      l.Spec,
+				Digest:    d,
+				Size:      n,
+				DiffID:    d,
+				MediaType: description.MediaTypeLayer,
+				History:   hist,
+			}
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// describe names a layer by its first store path.
+func describe(s layers.Spec) string {
+	switch len(s.Paths) {
+	case 0:
+		return "no paths"
+	case 1:
+		return s.Paths[0].Path
+	default:
+		return fmt.Sprintf("%s and %d more", s.Paths[0].Path, len(s.Paths)-1)
+	}
+}
+
+// WriteLayerFile reads the structured attributes in attrsFile, builds the
+// layer file and writes it to outputs.out.
+func WriteLayerFile(ctx context.Context, attrsFile string, opts ...Option) error {
+	a, err := ReadAttrs(attrsFile)
+	if err != nil {
+		return err
+	}
+	lf, err := BuildLayerFile(ctx, a, opts...)
+	if err != nil {
+		return err
+	}
+	return writeJSON(a.Outputs.Out, lf)
+}
+
+// WriteImage reads the structured attributes in attrsFile, builds the
+// image description and writes it to outputs.out.
+func WriteImage(ctx context.Context, attrsFile string, opts ...Option) error {
+	a, err := ReadAttrs(attrsFile)
+	if err != nil {
+		return err
+	}
+	img, err := BuildImage(ctx, a, opts...)
+	if err != nil {
+		return err
+	}
+	return writeJSON(a.Outputs.Out, img)
+}
+
+// WriteConfig reads the structured attributes in attrsFile and writes the
+// "config" attribute, as JSON, to outputs.out.
+func WriteConfig(ctx context.Context, attrsFile string) error {
+	a, err := ReadAttrs(attrsFile)
+	if err != nil {
+		return err
+	}
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	return writeJSON(a.Outputs.Out, cfg)
+}
+
+func writeJSON(name string, v any) error {
+	b, err := description.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", name, err)
+	}
+	if err := os.WriteFile(name, b, 0o644); err != nil {
+		return fmt.Errorf("writing output: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,26 @@
+// Package builder is what runs inside the derivations of nix/default.nix.
+//
+// Each derivation uses structured attributes (__structuredAttrs = true), so
+// Nix hands the builder one JSON file, .attrs.json in the build directory,
+// holding every attribute of the derivation, the output path under
+// "outputs.out" and, under "closure", the closure graph that
+// exportReferencesGraph.closure asked for (see package closure). The
+// builder reads that file (the CLI passes its name in; this package reads
+// no environment variable), splits the closure into layers with package
+// layering, hashes the layers whose digest is not known yet, several at
+// once, and writes a description to outputs.out:
+//
+//   - WriteLayerFile, for buildLayer: a description.LayerFile holding the
+//     layers the call depends on, bottom first, then its own.
+//   - WriteImage, for buildImage: a description.Image, with every layer
+//     inlined, so the image's JSON refers to exactly the store paths its
+//     layers hold and to nothing else (not to layer files, not to nixpush).
+//   - WriteConfig, for the small carrier derivation of buildImage: it
+//     writes the image config as JSON, so that the carrier's references
+//     are exactly the store paths the config names ("${busybox}/bin/sh").
+//     WriteImage adds those paths, with their closures, to the image, and
+//     leaves the carrier itself out.
+//
+// The attributes read are listed on Attrs; nix/default.nix sets them and
+// docs/nix-api.md describes them from the user's side.
+package builder

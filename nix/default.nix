@@ -1,0 +1,111 @@
+# nixpush's Nix functions: build image descriptions and layer files with
+# builtins only (no nixpkgs). See docs/nix-api.md.
+#
+#   nixpush: a store path, derivation or local path holding bin/nixpush
+#            (a static binary: it is the builder of every derivation here).
+{ nixpush, system ? builtins.currentSystem, ... }:
+let
+  # A local path (./result, /tmp/dir) is added to the store; a store path
+  # or a derivation is used as is.
+  toStore = name: x: if builtins.isPath x then builtins.path { path = x; inherit name; } else x;
+
+  exe = "${toStore "nixpush" nixpush}/bin/nixpush";
+
+  defaultTime = "1970-01-01T00:00:01Z";
+
+  # OCI (Go) architecture names of Nix systems.
+  archOf = sys:
+    let
+      table = {
+        x86_64-linux = "amd64";
+        aarch64-linux = "arm64";
+        i686-linux = "386";
+        armv7l-linux = "arm";
+        powerpc64le-linux = "ppc64le";
+        s390x-linux = "s390x";
+        riscv64-linux = "riscv64";
+      };
+    in
+    table.${sys} or (throw "nixpush: no OCI architecture known for system ${sys}; pass arch");
+
+  # Store path names allow neither "/" nor ":".
+  safeName = builtins.replaceStrings [ "/" ":" "@" ] [ "-" "-" "-" ];
+
+  # The hash part of a store path, without string context.
+  hashPart = p: builtins.substring 0 32 (baseNameOf (builtins.unsafeDiscardStringContext p));
+
+  # The tiny derivation whose output is the config's JSON: its references
+  # are exactly the store paths the config names, so that
+  # exportReferencesGraph (which takes whole store paths only) can give
+  # their closures to the image builder.
+  configCarrier = config: builtins.derivation {
+    name = "nixpush-config.json";
+    inherit system;
+    builder = exe;
+    args = [ "write-config" ];
+    __structuredAttrs = true;
+    inherit config;
+  };
+
+  checkMaxLayers = n:
+    if builtins.isInt n && n >= 1 then n
+    else throw "nixpush: maxLayers must be an integer of at least 1";
+
+  buildLayer =
+    { deps ? [ ]
+    , copyToRoot ? [ ]
+    , layers ? [ ]
+    , maxLayers ? 1
+    , perms ? [ ]
+    , metadata ? { }
+    , mtime ? defaultTime
+    }:
+    builtins.derivation {
+      name = "nixpush-layer.json";
+      inherit system;
+      builder = exe;
+      args = [ "layer" ];
+      __structuredAttrs = true;
+      exportReferencesGraph.closure = deps ++ copyToRoot;
+      maxLayers = checkMaxLayers maxLayers;
+      inherit deps copyToRoot layers perms metadata mtime;
+    };
+
+  buildImage =
+    { name
+    , tag ? null
+    , config ? { }
+    , copyToRoot ? [ ]
+    , layers ? [ ]
+    , maxLayers ? 1
+    , perms ? [ ]
+    , created ? defaultTime
+    , mtime ? defaultTime
+    , arch ? archOf system
+    , os ? "linux"
+    }:
+    let
+      carrier = configCarrier config;
+      drv = builtins.derivation ({
+        name = "image-${safeName name}.json";
+        inherit system;
+        builder = exe;
+        args = [ "image" ];
+        __structuredAttrs = true;
+        exportReferencesGraph.closure = copyToRoot ++ [ carrier ];
+        imageName = name;
+        configRefs = carrier;
+        maxLayers = checkMaxLayers maxLayers;
+        inherit config copyToRoot layers perms created mtime arch os;
+      } // (if tag == null then { } else { imageTag = tag; }));
+    in
+    drv // {
+      imageName = name;
+      # Without an explicit tag, the description has none: the tag is the
+      # hash part of its store path, known only once its inputs are.
+      imageTag = if tag == null then hashPart drv.outPath else tag;
+    };
+in
+{
+  inherit buildLayer buildImage;
+}

@@ -1,0 +1,72 @@
+# Example images, for demos and tests. Builtins only.
+#
+#   nixpush: a store path, derivation or local path holding bin/nixpush.
+#   busybox: a store path or local directory holding a static bin/busybox.
+{ nixpush, busybox, system ? builtins.currentSystem }:
+let
+  np = import ../. { inherit nixpush system; };
+
+  bb = if builtins.isPath busybox then builtins.path { path = busybox; name = "busybox"; } else busybox;
+  bin = "${bb}/bin/busybox";
+
+  # A derivation built by a busybox shell script.
+  run = name: script: builtins.derivation {
+    inherit name system;
+    builder = bin;
+    args = [ "sh" "-e" "-c" script ];
+  };
+
+  # A small root file system: /bin holds busybox applets as symlinks into
+  # the store, /tmp is made world-writable by perms below.
+  rootfs = run "rootfs" ''
+    ${bin} mkdir -p $out/bin $out/etc $out/tmp
+    for a in sh ls cat echo env; do ${bin} ln -s ${bin} $out/bin/$a; done
+    echo 'root:x:0:0:root:/root:/bin/sh' > $out/etc/passwd
+  '';
+
+  # An application that depends on busybox.
+  hello = run "hello" ''
+    ${bin} mkdir -p $out/bin
+    ${bin} printf '#!${bin} sh\necho hello from nixpush\n' > $out/bin/hello
+    ${bin} chmod 0755 $out/bin/hello
+  '';
+
+  tmpWritable = [{ path = rootfs; regex = "/tmp"; mode = "1777"; }];
+in
+rec {
+  inherit rootfs hello;
+  busybox = bb;
+
+  # busybox in a root file system; the entrypoint names busybox's store
+  # path through the config.
+  minimal = np.buildImage {
+    name = "minimal";
+    copyToRoot = [ rootfs ];
+    perms = tmpWritable;
+    config = {
+      Entrypoint = [ bin "sh" ];
+      Env = [ "PATH=/bin" ];
+    };
+  };
+
+  # A shared layer holding busybox, reused by layered.
+  base = np.buildLayer {
+    deps = [ bb ];
+    metadata.created_by = "nixpush example: busybox";
+  };
+
+  # The application on top of the shared busybox layer; hello reaches the
+  # image only through its config.
+  layered = np.buildImage {
+    name = "layered";
+    tag = "v1";
+    layers = [ base ];
+    copyToRoot = [ rootfs ];
+    perms = tmpWritable;
+    maxLayers = 2;
+    config = {
+      Entrypoint = [ "${hello}/bin/hello" ];
+      Env = [ "PATH=/bin" ];
+    };
+  };
+}
