@@ -109,9 +109,9 @@ func (r *reporter) handle(ev types.ProgressProperties) {
 		if r.terminal {
 			b.bar = newBar(max(ev.Artifact.Size, 1), b.name)
 			r.active = append(r.active, b)
-		} else {
-			fmt.Fprintf(r.w, "%s: uploading %s\n", b.name, bytes(ev.Artifact.Size))
 		}
+		// Lines wait for the first read: the destination may still find
+		// the blob (the config is checked only now) and skip it.
 	case types.ProgressEventRead:
 		r.advance(b, ev.Offset)
 		if !r.terminal {

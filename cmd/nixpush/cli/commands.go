@@ -12,5 +12,7 @@ func commands() []*cobra.Command {
 		newCmdVerify(),
 		newCmdVersion(),
 		// push side (transport/)
+		newCmdCopy(),
+		newCmdInspect(),
 	}
 }

@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/nixpush/nixpush/transport/push"
+)
+
+func newCmdCopy() *cobra.Command {
+	var (
+		authFile, srcCreds, destCreds string
+		srcTLS, destTLS               bool
+		srcCertDir, destCertDir       string
+		digestFile, policy            string
+		retryTimes, parallel          int
+		retryDelay                    time.Duration
+		quiet                         bool
+		tags, mountFrom               []string
+	)
+	cmd := &cobra.Command{
+		Use:   "copy [flags] SRC DEST",
+		Short: "Copy an image, such as nix:/nix/store/…-image.json to docker://registry/repo:tag",
+		Long: `copy copies an image between any containers/image locations (nix:, docker://,
+oci:, oci-archive:, dir:, docker-archive:), like skopeo copy.
+
+From nix:, layers go from /nix/store straight to the destination, hashed as
+they stream, and only when the destination lacks them: a registry is asked
+for each blob's digest first, so a re-push uploads nothing, with no local
+cache. Layers and manifest are kept exactly as described. On a layer that no
+longer matches its description, no manifest is written and the error names
+the layer and the store paths that changed.
+
+Progress goes to stderr; the last line on stdout is the manifest digest.
+Credentials come from --authfile (default $REGISTRY_AUTH_FILE), the usual
+auth.json and docker config.json files, credential helpers, or --src-creds
+and --dest-creds.`,
+		Example: `  nixpush copy nix:$(nix build --json .#image | jq -r '.[0].outputs.out') \
+      docker://registry.example.com/app:v1 --additional-tag latest`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if authFile == "" {
+				authFile = os.Getenv("REGISTRY_AUTH_FILE")
+			}
+			opts := []push.Option{
+				push.WithAuthFile(authFile),
+				push.WithSourceCertDir(srcCertDir),
+				push.WithDestinationCertDir(destCertDir),
+				push.WithRetry(retryTimes, retryDelay),
+				push.WithPolicyFile(policy),
+				push.WithAdditionalTags(tags...),
+				push.WithMountFrom(mountFrom...),
+				push.WithParallel(parallel),
+			}
+			if cmd.Flags().Changed("src-tls-verify") {
+				opts = append(opts, push.WithSourceTLSVerify(srcTLS))
+			}
+			if cmd.Flags().Changed("dest-tls-verify") {
+				opts = append(opts, push.WithDestinationTLSVerify(destTLS))
+			}
+			for _, c := range []struct {
+				val  string
+				with func(user, password string) push.Option
+			}{{srcCreds, push.WithSourceCredentials}, {destCreds, push.WithDestinationCredentials}} {
+				if c.val == "" {
+					continue
+				}
+				user, password, err := push.ParseCredentials(c.val)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, c.with(user, password))
+			}
+			if !quiet {
+				stderr := cmd.ErrOrStderr()
+				tty := stderr == os.Stderr && term.IsTerminal(int(os.Stderr.Fd()))
+				opts = append(opts, push.WithProgress(stderr, tty, 0))
+			}
+			res, err := push.Copy(cmd.Context(), args[0], args[1], opts...)
+			if err != nil {
+				return err
+			}
+			if digestFile != "" {
+				if err := os.WriteFile(digestFile, []byte(res.Digest.String()), 0o644); err != nil {
+					return fmt.Errorf("writing --digestfile: %w", err)
+				}
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), res.Digest)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&authFile, "authfile", "", "path of the authentication file (default $REGISTRY_AUTH_FILE, then the usual auth.json and docker config.json)")
+	f.StringVar(&srcCreds, "src-creds", "", "use USER[:PASSWORD] for the source registry")
+	f.StringVar(&destCreds, "dest-creds", "", "use USER[:PASSWORD] for the destination registry")
+	f.BoolVar(&srcTLS, "src-tls-verify", true, "require HTTPS and verify certificates when talking to the source registry")
+	f.BoolVar(&destTLS, "dest-tls-verify", true, "require HTTPS and verify certificates when talking to the destination registry")
+	f.StringVar(&srcCertDir, "src-cert-dir", "", "use certificates at `DIR` (*.crt, *.cert, *.key) to connect to the source registry")
+	f.StringVar(&destCertDir, "dest-cert-dir", "", "use certificates at `DIR` (*.crt, *.cert, *.key) to connect to the destination registry")
+	f.StringVar(&digestFile, "digestfile", "", "write the digest of the pushed manifest to `FILE`")
+	f.IntVar(&retryTimes, "retry-times", 0, "number of times to retry a failed copy")
+	f.DurationVar(&retryDelay, "retry-delay", 0, "delay between retries (default 1s)")
+	f.StringVar(&policy, "policy", "", "signature policy `FILE` (default: accept any image)")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print no progress")
+	f.StringArrayVar(&tags, "additional-tag", nil, "also tag the image as `TAG` (a tag, or a full REGISTRY/REPO:TAG on the same registry); repeatable")
+	f.StringArrayVar(&mountFrom, "mount-from", nil, "`REPO` of the destination registry that may hold the image's blobs: mount them from there instead of uploading; repeatable")
+	f.IntVar(&parallel, "parallel", push.DefaultParallel, "number of blobs copied at once")
+	return cmd
+}

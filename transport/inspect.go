@@ -1,0 +1,111 @@
+package transport
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/nixpush/nixpush/layers/description"
+)
+
+// Info is what `nixpush inspect` shows of a nix: image: what a registry
+// will hold after a push, computed without touching the store.
+type Info struct {
+	Name           string          `json:"name,omitempty"`
+	Tag            string          `json:"tag,omitempty"`
+	ManifestDigest digest.Digest   `json:"manifestDigest"`
+	ConfigDigest   digest.Digest   `json:"configDigest"`
+	Architecture   string          `json:"architecture"`
+	OS             string          `json:"os"`
+	Variant        string          `json:"variant,omitempty"`
+	Size           int64           `json:"size"` // sum of layer sizes
+	Layers         []LayerInfo     `json:"layers"`
+	Config         json.RawMessage `json:"config"`   // the OCI image config, as pushed
+	Manifest       json.RawMessage `json:"manifest"` // the OCI image manifest, as pushed
+}
+
+// LayerInfo is one layer of Info.
+type LayerInfo struct {
+	Digest    digest.Digest `json:"digest"`
+	Size      int64         `json:"size"`
+	MediaType string        `json:"mediaType"`
+	Paths     []string      `json:"paths"`
+	CreatedBy string        `json:"createdBy,omitempty"`
+}
+
+// Inspect describes img.
+func Inspect(img *description.Image) (*Info, error) {
+	built, err := Build(img)
+	if err != nil {
+		return nil, err
+	}
+	info := &Info{
+		Name: img.Name, Tag: img.Tag,
+		ManifestDigest: built.ManifestDigest, ConfigDigest: built.ConfigDigest,
+		Architecture: img.Architecture, OS: img.OS, Variant: img.Variant,
+		Config: built.Config, Manifest: built.Manifest,
+	}
+	for _, l := range img.Layers {
+		li := LayerInfo{Digest: l.Digest, Size: l.Size, MediaType: l.MediaType, CreatedBy: l.History.CreatedBy}
+		for _, p := range l.Paths {
+			s := p.Path
+			if p.Rewrite != "" {
+				s += " -> " + p.Rewrite
+			}
+			li.Paths = append(li.Paths, s)
+		}
+		info.Layers = append(info.Layers, li)
+		info.Size += l.Size
+	}
+	return info, nil
+}
+
+// WriteJSON writes info as indented JSON.
+func (info *Info) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(info)
+}
+
+// WriteText writes info for people: a summary, the layers with their
+// store paths, and the runtime config.
+func (info *Info) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	name := info.Name
+	if info.Tag != "" {
+		name += ":" + info.Tag
+	}
+	platform := info.OS + "/" + info.Architecture
+	if info.Variant != "" {
+		platform += "/" + info.Variant
+	}
+	fmt.Fprintf(tw, "Name:\t%s\n", name)
+	fmt.Fprintf(tw, "Manifest digest:\t%s\n", info.ManifestDigest)
+	fmt.Fprintf(tw, "Config digest:\t%s\n", info.ConfigDigest)
+	fmt.Fprintf(tw, "Platform:\t%s\n", platform)
+	fmt.Fprintf(tw, "Layers:\t%d (%d bytes uncompressed)\n", len(info.Layers), info.Size)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for i, l := range info.Layers {
+		fmt.Fprintf(w, "\n  %d  %s  %d bytes\n", i+1, l.Digest, l.Size)
+		for _, p := range l.Paths {
+			fmt.Fprintf(w, "       %s\n", p)
+		}
+	}
+	var cfg ocispec.Image
+	if err := json.Unmarshal(info.Config, &cfg); err != nil {
+		return fmt.Errorf("decoding image config: %w", err)
+	}
+	rc, err := json.MarshalIndent(cfg.Config, "  ", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "\nConfig:\n  %s\n", strings.TrimSpace(string(rc)))
+	return err
+}
