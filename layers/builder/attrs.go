@@ -92,7 +92,35 @@ func ParseAttrs(b []byte) (*Attrs, error) {
 	if a.Outputs.Out == "" {
 		return nil, fmt.Errorf("outputs.out: missing")
 	}
+	if err := strictPerms(b); err != nil {
+		return nil, err
+	}
 	return &a, nil
+}
+
+// strictPerms decodes "perms" again, rejecting unknown fields: a
+// misspelt "mdoe" must fail the build, not be ignored. The other
+// attributes hold everything else of the derivation and cannot be strict.
+func strictPerms(b []byte) error {
+	var raw struct {
+		Perms json.RawMessage `json:"perms"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil || len(raw.Perms) == 0 {
+		return err
+	}
+	var perms []json.RawMessage
+	if err := json.Unmarshal(raw.Perms, &perms); err != nil {
+		return fmt.Errorf("perms: %w", err)
+	}
+	for i, p := range perms {
+		dec := json.NewDecoder(bytes.NewReader(p))
+		dec.DisallowUnknownFields()
+		var perm layers.Perm
+		if err := dec.Decode(&perm); err != nil {
+			return fmt.Errorf("perms[%d]: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // graph parses the closure graph.
