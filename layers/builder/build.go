@@ -108,6 +108,9 @@ func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 	if err != nil {
 		return nil, err
 	}
+	if err := checkConfigRefs(a.Config, ls); err != nil {
+		return nil, err
+	}
 	img := &description.Image{
 		Version:      description.Version,
 		Name:         a.ImageName,

@@ -245,6 +245,12 @@ func TestBuildErrors(t *testing.T) {
 		{"unknown config field", "image.attrs.json", nil, func(m map[string]any) {
 			m["config"] = map[string]any{"Entrypoint": []any{"/bin/sh"}, "Entrypiont": []any{"/bin/sh"}}
 		}, `config: json: unknown field "Entrypiont"`},
+		{"config names a path outside the image", "image.attrs.json", nil, func(m map[string]any) {
+			m["config"] = map[string]any{"Cmd": []any{app + "/bin/app", "/nix/store/66666666666666666666666666666666-gone/bin/x"}}
+		}, "config: names /nix/store/66666666666666666666666666666666-gone, which the image does not hold"},
+		{"config names a path only at /", "image.attrs.json", nil, func(m map[string]any) {
+			m["config"] = map[string]any{"Cmd": []any{rootfs + "/bin/sh"}}
+		}, "config: names " + rootfs},
 		{"no image name", "image.attrs.json", nil, func(m map[string]any) { delete(m, "imageName") }, "imageName: missing"},
 		{"carrier not in closure", "image.attrs.json", nil, func(m map[string]any) {
 			m["configRefs"] = "/nix/store/66666666666666666666666666666666-gone"
