@@ -116,8 +116,13 @@ func (e *LayerError) Error() string {
 		return fmt.Sprintf("layer %d (%s): %v", e.Index, e.Digest, e.Err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "layer %d (%s) does not match its description: got %s (%d bytes), want %s (%d bytes)",
-		e.Index, e.Digest, mm.Got, mm.GotSize, mm.Want, mm.WantSize)
+	if mm.Got == "" {
+		fmt.Fprintf(&b, "layer %d (%s) does not match its description: longer than the described %d bytes",
+			e.Index, e.Digest, mm.WantSize)
+	} else {
+		fmt.Fprintf(&b, "layer %d (%s) does not match its description: got %s (%d bytes), want %s (%d bytes)",
+			e.Index, e.Digest, mm.Got, mm.GotSize, mm.Want, mm.WantSize)
+	}
 	switch len(mm.Changed) {
 	case 0:
 		names := make([]string, len(e.Paths))
