@@ -1,0 +1,141 @@
+// Package testenv holds helpers shared by tests that drive real tools: Nix
+// here, a registry in registry.go.
+package testenv
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// requireTool returns the path of the named program, or skips the test
+// when it is not on PATH; with NIXPUSH_REQUIRE_TOOLS=1 (set by CI, so
+// nothing skips silently there) it fails instead. It stays independent of
+// registry.go's Tool so that either file builds alone.
+func requireTool(t testing.TB, name string) string {
+	t.Helper()
+	const env = "NIXPUSH_REQUIRE_TOOLS"
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv(env) == "1" {
+		t.Fatalf("%s is not on PATH, and %s=1 requires it: %v", name, env, err)
+	}
+	t.Skipf("%s is not on PATH (set %s=1 to make this a failure)", name, env)
+	return ""
+}
+
+// RequireNix skips the test unless nix-build, nix-store and
+// nix-instantiate are on PATH (fails under NIXPUSH_REQUIRE_TOOLS=1).
+func RequireNix(t testing.TB) {
+	t.Helper()
+	for _, name := range []string{"nix-build", "nix-store", "nix-instantiate"} {
+		requireTool(t, name)
+	}
+}
+
+// RepoRoot returns the directory holding go.mod, found from the working
+// directory upwards.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+var nixpushOnce struct {
+	sync.Once
+	dir string
+	err error
+}
+
+// NixpushDir builds cmd/nixpush once per test binary, statically
+// (CGO_ENABLED=0, -trimpath, so the same sources give the same bytes and
+// the same store path), and returns a directory holding bin/nixpush: what
+// nix/default.nix takes as nixpush.
+func NixpushDir(t testing.TB) string {
+	t.Helper()
+	root := RepoRoot(t)
+	nixpushOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "nixpush-bin-")
+		if err != nil {
+			nixpushOnce.err = err
+			return
+		}
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", "containers_image_openpgp",
+			"-o", filepath.Join(dir, "bin", "nixpush"), "./cmd/nixpush")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			nixpushOnce.err = fmt.Errorf("go build ./cmd/nixpush: %w\n%s", err, out)
+			return
+		}
+		nixpushOnce.dir = dir
+	})
+	if nixpushOnce.err != nil {
+		t.Fatal(nixpushOnce.err)
+	}
+	return nixpushOnce.dir
+}
+
+// BusyboxDir returns a directory holding bin/busybox, copied from the
+// busybox on PATH (which must be static to run in the Nix sandbox), or
+// skips the test (fails under NIXPUSH_REQUIRE_TOOLS=1).
+func BusyboxDir(t testing.TB) string {
+	t.Helper()
+	src := requireTool(t, "busybox")
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin", "busybox"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// Nix runs a Nix command and returns its trimmed standard output; on
+// failure the error holds the command and its standard error.
+func Nix(t testing.TB, name string, args ...string) (string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, stderr.String())
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}
+
+// NixBuild runs nix-build --no-out-link with args and returns the output
+// path it prints (the last line, for a single attribute).
+func NixBuild(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	out, err := Nix(t, "nix-build", append([]string{"--no-out-link"}, args...)...)
+	if err != nil {
+		return "", err
+	}
+	lines := strings.Split(out, "\n")
+	return lines[len(lines)-1], nil
+}
