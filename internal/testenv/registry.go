@@ -126,7 +126,7 @@ http: {addr: %q`, filepath.Join(r.dir, "data"), r.Host)
 		cmd.Process.Kill() //nolint:errcheck // may have exited
 		<-done
 		if t.Failed() {
-			t.Logf("registry %s log:\n%s", r.Host, r.Log())
+			t.Logf("registry %s requests:\n%s", r.Host, tail(r.Requests(0), 60))
 		}
 	})
 	if err := r.waitReady(done); err != nil {
@@ -334,4 +334,17 @@ func (s *syncBuffer) From(i int) string {
 		i = len(s.b)
 	}
 	return string(s.b[i:])
+}
+
+// tail formats the last n requests.
+func tail(reqs []Request, n int) string {
+	if len(reqs) > n {
+		reqs = reqs[len(reqs)-n:]
+	}
+	var b strings.Builder
+	for _, q := range reqs {
+		b.WriteString(q.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
 }

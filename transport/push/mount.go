@@ -2,8 +2,10 @@ package push
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
+	"reflect"
 	"strings"
 
 	"go.podman.io/image/v5/docker"
@@ -50,6 +52,11 @@ func premount(ctx context.Context, src, dest types.ImageReference, srcSys, destS
 			cache.RecordKnownLocation(docker.Transport, scope, b.Digest, types.BICLocationReference{Opaque: repo.Name()})
 		}
 	}
+	for _, b := range blobs {
+		if !recordCompressor(cache, b.Digest, compressorName(b.MediaType)) {
+			return errors.New("mount-from: this build's containers/image blob-info cache cannot be seeded; please report it")
+		}
+	}
 
 	d, err := dest.NewImageDestination(ctx, destSys)
 	if err != nil {
@@ -67,6 +74,43 @@ func premount(ctx context.Context, src, dest types.ImageReference, srcSys, destS
 		})
 	}
 	return g.Wait()
+}
+
+// recordCompressor records in cache which compression the blob d has.
+//
+// containers/image ignores a cached location unless it also knows the
+// blob's compression, and it offers no public way to record it: the method
+// takes a type from an internal package. The in-memory cache has the
+// method, so it is called through reflection; TestSharedLayers fails if a
+// containers/image upgrade changes it.
+func recordCompressor(cache types.BlobInfoCache, d digest.Digest, name string) bool {
+	m := reflect.ValueOf(cache).MethodByName("RecordDigestCompressorData")
+	if !m.IsValid() || m.Type().NumIn() != 2 || m.Type().In(1).Kind() != reflect.Struct {
+		return false
+	}
+	data := reflect.New(m.Type().In(1)).Elem()
+	for field, value := range map[string]string{"BaseVariantCompressor": name, "SpecificVariantCompressor": "unknown"} {
+		f := data.FieldByName(field)
+		if !f.IsValid() || f.Kind() != reflect.String {
+			return false
+		}
+		f.SetString(value)
+	}
+	m.Call([]reflect.Value{reflect.ValueOf(d), data})
+	return true
+}
+
+// compressorName is containers/image's name of the compression of a blob
+// with this media type.
+func compressorName(mediaType string) string {
+	switch {
+	case strings.HasSuffix(mediaType, "+gzip"), strings.HasSuffix(mediaType, ".tar.gzip"), mediaType == "application/vnd.docker.image.rootfs.diff.tar.gzip":
+		return "gzip"
+	case strings.HasSuffix(mediaType, "+zstd"):
+		return "zstd"
+	default:
+		return "uncompressed"
+	}
 }
 
 // mountRepo reads a --mount-from repository, which defaults to the

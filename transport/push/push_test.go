@@ -1,0 +1,295 @@
+package push_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/nixpush/nixpush/internal/testenv"
+	"github.com/nixpush/nixpush/layers"
+	"github.com/nixpush/nixpush/transport"
+	"github.com/nixpush/nixpush/transport/push"
+	"github.com/nixpush/nixpush/transport/transporttest"
+)
+
+// TestPushToRegistry pushes a nix: image, reads it back with skopeo and
+// umoci, and pushes it again from a fresh machine: the second push must
+// upload no blob at all.
+func TestPushToRegistry(t *testing.T) {
+	reg := testenv.StartRegistry(t)
+	f := newFixture(t, "fixture")
+	built, err := transport.Build(f.img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := "docker://" + reg.Host + "/fixture:v1"
+
+	mark := reg.Mark()
+	res := pushNix(t, f, dest, statelessOpts(t, reg)...)
+	if res.Digest != built.ManifestDigest {
+		t.Errorf("pushed manifest %s, want the described %s", res.Digest, built.ManifestDigest)
+	}
+	if n := countBlobWrites(reg.Requests(mark)); n == 0 {
+		t.Errorf("first push wrote no blob")
+	}
+
+	si := inspectRemote(t, dest, "--tls-verify=false")
+	if si.Digest != built.ManifestDigest.String() {
+		t.Errorf("skopeo inspect: digest %s, want %s", si.Digest, built.ManifestDigest)
+	}
+	if len(si.Layers) != len(f.img.Layers) {
+		t.Fatalf("skopeo inspect: %d layers, want %d", len(si.Layers), len(f.img.Layers))
+	}
+	for i, l := range f.img.Layers {
+		if si.Layers[i] != l.Digest.String() {
+			t.Errorf("layer %d: %s, want %s", i, si.Layers[i], l.Digest)
+		}
+	}
+	cfg := skopeo(t, "inspect", "--tls-verify=false", "--config", "--raw", dest)
+	if string(cfg) != string(built.Config) {
+		t.Errorf("config in the registry differs from the described one:\n%s\nwant\n%s", cfg, built.Config)
+	}
+
+	// Back to an OCI layout, unpacked by umoci.
+	umoci := testenv.Tool(t, "umoci")
+	layout := filepath.Join(t.TempDir(), "oci")
+	skopeo(t, "copy", "--src-tls-verify=false", dest, "oci:"+layout+":v1")
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	if out, err := exec.Command(umoci, "unpack", "--image", layout+":v1", bundle).CombinedOutput(); err != nil {
+		t.Fatalf("umoci unpack: %v\n%s", err, out)
+	}
+	checkRootfs(t, f, filepath.Join(bundle, "rootfs"))
+
+	// Again, as a fresh CI runner: only existence checks and the manifest.
+	mark = reg.Mark()
+	res2 := pushNix(t, f, dest, statelessOpts(t, reg)...)
+	if res2.Digest != res.Digest {
+		t.Errorf("second push: manifest %s, want %s", res2.Digest, res.Digest)
+	}
+	reqs := reg.Requests(mark)
+	var heads, manifests int
+	for _, q := range reqs {
+		switch {
+		case q.IsBlobWrite():
+			t.Errorf("second push wrote a blob: %s", q)
+		case q.Method == http.MethodHead && strings.Contains(q.Path, "/blobs/"):
+			heads++
+		case q.IsManifestWrite():
+			manifests++
+		}
+	}
+	if heads != len(f.img.Layers)+1 || manifests != 1 {
+		t.Errorf("second push: %d blob HEADs and %d manifest PUTs, want %d and 1; requests:\n%v", heads, manifests, len(f.img.Layers)+1, reqs)
+	}
+}
+
+func countBlobWrites(reqs []testenv.Request) int {
+	n := 0
+	for _, q := range reqs {
+		if q.IsBlobWrite() {
+			n++
+		}
+	}
+	return n
+}
+
+// TestSharedLayers pushes image B, which shares two layers with the
+// already-pushed image A: only B's own layer and config are uploaded. A
+// second repository of the same registry gets A's blobs by mounts.
+func TestSharedLayers(t *testing.T) {
+	reg := testenv.StartRegistry(t)
+	a := newFixture(t, "a")
+	pushNix(t, a, "docker://"+reg.Host+"/a:v1", statelessOpts(t, reg)...)
+
+	extra := transporttest.AddStorePath(t, "extra-fixture", map[string]transporttest.File{
+		"share/extra": {Data: "only in image b\n"},
+	})
+	b := *a
+	b.img = transporttest.Describe(t, "b", a.img.Config, []transporttest.Layer{
+		{Paths: a.img.Layers[0].Paths, Perms: a.img.Layers[0].Perms},
+		{Paths: a.img.Layers[1].Paths, Perms: a.img.Layers[1].Perms},
+		{Paths: []layers.Path{extra}},
+	})
+	b.path = transporttest.Write(t, b.img)
+
+	tests := []struct {
+		name, repo string
+		mountFrom  []string
+		wantPuts   int // blob uploads finished with PUT
+		wantMounts int // POSTs with ?mount=
+	}{
+		// Another repository: shared layers are mounted from a/, which the
+		// caller names; containers/image alone knows no location on a fresh
+		// machine. The new layer and the config are uploaded.
+		{name: "mounted from another repository", repo: "other:b", mountFrom: []string{"a"}, wantPuts: 2, wantMounts: 2},
+		// Same repository: the two shared layers exist, the new layer and
+		// the config are uploaded.
+		{name: "same repository", repo: "a:b", wantPuts: 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mark := reg.Mark()
+			opts := append(statelessOpts(t, reg), push.WithMountFrom(tc.mountFrom...))
+			pushNix(t, &b, "docker://"+reg.Host+"/"+tc.repo, opts...)
+			var puts, mounts int
+			for _, q := range reg.Requests(mark) {
+				switch {
+				case q.Method == http.MethodPut && strings.Contains(q.Path, "/blobs/uploads/"):
+					puts++
+				case q.Method == http.MethodPost && strings.Contains(q.Path, "mount="):
+					mounts++
+				}
+			}
+			if puts != tc.wantPuts || mounts != tc.wantMounts {
+				t.Errorf("%d blob uploads and %d mounts, want %d and %d; requests:\n%v", puts, mounts, tc.wantPuts, tc.wantMounts, reg.Requests(mark))
+			}
+		})
+	}
+}
+
+// TestDestinations copies a nix: image to local transports and reads each
+// back with skopeo.
+func TestDestinations(t *testing.T) {
+	f := newFixture(t, "fixture")
+	built, err := transport.Build(f.img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, dest   string
+		sameManifest bool // Docker archives need a converted manifest
+	}{
+		{"oci", "oci:{dir}/layout:v1", true},
+		{"oci-archive", "oci-archive:{dir}/image.tar:v1", true},
+		{"dir", "dir:{dir}/dir", true},
+		{"docker-archive", "docker-archive:{dir}/docker.tar:fixture:v1", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dest := strings.ReplaceAll(tc.dest, "{dir}", t.TempDir())
+			res := pushNix(t, f, dest, push.WithBlobInfoCacheDir(t.TempDir()))
+			if tc.sameManifest && res.Digest != built.ManifestDigest {
+				t.Errorf("manifest %s, want %s", res.Digest, built.ManifestDigest)
+			}
+			si := inspectRemote(t, dest)
+			if len(si.Layers) != len(f.img.Layers) {
+				t.Fatalf("skopeo inspect %s: %d layers, want %d", dest, len(si.Layers), len(f.img.Layers))
+			}
+			for i, l := range f.img.Layers {
+				if si.Layers[i] != l.Digest.String() {
+					t.Errorf("layer %d: %s, want %s", i, si.Layers[i], l.Digest)
+				}
+			}
+		})
+	}
+}
+
+// TestChangedStorePath pushes an image whose store contents changed after
+// the build, and one whose description has a wrong digest: the push fails
+// naming the layer (and the changed store path), and no manifest is
+// written.
+func TestChangedStorePath(t *testing.T) {
+	reg := testenv.StartRegistry(t)
+	f := newFixture(t, "fixture")
+
+	// A copy of the app's store path under a private root, changed after
+	// the layer was hashed.
+	root := t.TempDir()
+	copyTree(t, f.app.Path, filepath.Join(root, f.app.Path))
+	copyTree(t, f.lib.Path, filepath.Join(root, f.lib.Path))
+	changed := transporttest.Describe(t, "changed", f.img.Config, []transporttest.Layer{
+		{Paths: []layers.Path{f.lib}},
+		{Paths: []layers.Path{f.app}},
+	}, layers.WithRoot(root))
+	if err := os.WriteFile(filepath.Join(root, f.app.Path, "bin/app"), []byte("#!/bin/sh\necho tampered\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	wrong := *f.img
+	wrong.Layers = append(wrong.Layers[:0:0], f.img.Layers...)
+	wrong.Layers[1].Digest = digest.Digest("sha256:" + strings.Repeat("0", 64))
+	wrong.Layers[1].DiffID = wrong.Layers[1].Digest
+
+	tests := []struct {
+		name string
+		ref  func(t *testing.T) *transport.Reference
+		want []string
+	}{
+		{"store path changed", func(t *testing.T) *transport.Reference {
+			ref, err := transport.NewReference(transporttest.Write(t, changed), layers.WithRoot(root))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ref
+		}, []string{"layer 1 (" + changed.Layers[1].Digest.String(), f.app.Path}},
+		{"description edited", func(t *testing.T) *transport.Reference {
+			ref, err := transport.NewReference(transporttest.Write(t, &wrong))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ref
+		}, []string{"layer 1 (" + wrong.Layers[1].Digest.String(), "no store path's NAR hash changed"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := strings.ReplaceAll(tc.name, " ", "-")
+			dest, err := push.ParseReference("docker://" + reg.Host + "/" + repo + ":v1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mark := reg.Mark()
+			_, err = push.CopyImage(context.Background(), tc.ref(t), dest, append(statelessOpts(t, reg), push.WithRetry(2, 1))...)
+			if err == nil {
+				t.Fatal("push succeeded")
+			}
+			t.Logf("push failed as it should: %v", err)
+			var le *transport.LayerError
+			if !errors.As(err, &le) {
+				t.Errorf("error is not a *transport.LayerError: %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not mention %q: %v", w, err)
+				}
+			}
+			for _, q := range reg.Requests(mark) {
+				if q.IsManifestWrite() {
+					t.Errorf("a manifest was written: %s", q)
+				}
+			}
+			c, err := reg.Client()
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := c.Head(reg.URL() + "/v2/" + repo + "/manifests/v1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusNotFound {
+				t.Errorf("HEAD manifest: %s, want 404", res.Status)
+			}
+		})
+	}
+}
+
+// copyTree copies a store path, keeping symlinks and the executable bit.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp %s: %v\n%s", src, err, out)
+	}
+	if out, err := exec.Command("chmod", "-R", "u+w", dst).CombinedOutput(); err != nil {
+		t.Fatalf("chmod: %v\n%s", err, out)
+	}
+}
