@@ -113,14 +113,14 @@ type LayerError struct {
 func (e *LayerError) Error() string {
 	var mm *layers.MismatchError
 	if !errors.As(e.Err, &mm) {
-		return fmt.Sprintf("layer %d (%s): %v", e.Index, e.Digest, e.Err)
+		return fmt.Sprintf("layers[%d] (%s): %v", e.Index, e.Digest, e.Err)
 	}
 	var b strings.Builder
 	if mm.Got == "" {
-		fmt.Fprintf(&b, "layer %d (%s) does not match its description: longer than the described %d bytes",
+		fmt.Fprintf(&b, "layers[%d] (%s) does not match its description: longer than the described %d bytes",
 			e.Index, e.Digest, mm.WantSize)
 	} else {
-		fmt.Fprintf(&b, "layer %d (%s) does not match its description: got %s (%d bytes), want %s (%d bytes)",
+		fmt.Fprintf(&b, "layers[%d] (%s) does not match its description: got %s (%d bytes), want %s (%d bytes)",
 			e.Index, e.Digest, mm.Got, mm.GotSize, mm.Want, mm.WantSize)
 	}
 	switch len(mm.Changed) {

@@ -117,6 +117,12 @@ func (o *options) copyOnce(ctx context.Context, policy *signature.PolicyContext,
 		defer rep.close()
 	}
 	man, err := copy.Image(ctx, policy, dest, src, copts)
+	var le *transport.LayerError
+	if errors.As(err, &le) {
+		// containers/image wraps it in the upload's URL and state; the
+		// layer error says all there is to say.
+		return nil, fmt.Errorf("copying %s to %s: no manifest written: %w", transports(src), transports(dest), le)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("copying %s to %s: %w", transports(src), transports(dest), err)
 	}

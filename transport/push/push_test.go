@@ -228,14 +228,14 @@ func TestChangedStorePath(t *testing.T) {
 				t.Fatal(err)
 			}
 			return ref
-		}, []string{"layer 1 (" + changed.Layers[1].Digest.String(), f.app.Path}},
+		}, []string{"layers[1] (" + changed.Layers[1].Digest.String(), f.app.Path}},
 		{"description edited", func(t *testing.T) *transport.Reference {
 			ref, err := transport.NewReference(transporttest.Write(t, &wrong))
 			if err != nil {
 				t.Fatal(err)
 			}
 			return ref
-		}, []string{"layer 1 (" + wrong.Layers[1].Digest.String(), "no store path's NAR hash changed"}},
+		}, []string{"layers[1] (" + wrong.Layers[1].Digest.String(), "no store path's NAR hash changed"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

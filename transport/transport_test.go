@@ -1,0 +1,169 @@
+package transport_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/image/v5/transports/alltransports"
+	"go.podman.io/image/v5/types"
+
+	"github.com/nixpush/nixpush/layers"
+	"github.com/nixpush/nixpush/layers/description"
+	"github.com/nixpush/nixpush/transport"
+)
+
+// goldenImage is a fixed description; its manifest digest is pinned below.
+func goldenImage(created time.Time) *description.Image {
+	layer := func(d string, size int64, path, createdBy string) description.Layer {
+		return description.Layer{
+			Spec:   layers.Spec{Paths: []layers.Path{{Path: path}}, MTime: layers.DefaultMTime},
+			Digest: digest.Digest(d), DiffID: digest.Digest(d), Size: size,
+			MediaType: description.MediaTypeLayer,
+			History:   description.History{CreatedBy: createdBy},
+		}
+	}
+	return &description.Image{
+		Version: description.Version, Name: "golden", Tag: "v1",
+		Architecture: "amd64", OS: "linux", Created: created,
+		Config: ocispec.ImageConfig{
+			Entrypoint:   []string{"/nix/store/0c0000000000000000000000000000hh-hello/bin/hello"},
+			Env:          []string{"PATH=/bin", "A=<&>"},
+			Labels:       map[string]string{"z": "last", "a": "first"},
+			ExposedPorts: map[string]struct{}{"8080/tcp": {}, "443/tcp": {}},
+		},
+		Layers: []description.Layer{
+			layer("sha256:1111111111111111111111111111111111111111111111111111111111111111", 10240, "/nix/store/0b0000000000000000000000000000hh-busybox", "busybox"),
+			layer("sha256:2222222222222222222222222222222222222222222222222222222222222222", 20480, "/nix/store/0c0000000000000000000000000000hh-hello", "hello"),
+		},
+	}
+}
+
+// goldenManifest pins the manifest digest of goldenImage: a change here is
+// a change of every pushed image's digest.
+const goldenManifest = "sha256:45a9c84b76a7f1df37c20c13dd61e0cb59a6b37333b07624954713ccbc22a355"
+
+func TestBuildDeterministic(t *testing.T) {
+	utc := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		name    string
+		created time.Time
+	}{
+		{"UTC", utc},
+		{"another zone", utc.In(time.FixedZone("CEST", 2*3600))},
+		{"monotonic clock reading", utc.Add(0)},
+	}
+	var first *transport.Built
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := transport.Build(goldenImage(tc.created))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first == nil {
+				first = b
+			}
+			if string(b.Manifest) != string(first.Manifest) || string(b.Config) != string(first.Config) {
+				t.Errorf("manifest or config differs:\n%s\n%s\nwant\n%s\n%s", b.Manifest, b.Config, first.Manifest, first.Config)
+			}
+			if b.ManifestDigest != digest.FromBytes(b.Manifest) || b.ConfigDigest != digest.FromBytes(b.Config) {
+				t.Errorf("digests do not match the bytes")
+			}
+		})
+	}
+	if got := first.ManifestDigest.String(); got != goldenManifest {
+		t.Errorf("golden manifest digest %s, want %s\nmanifest: %s\nconfig: %s", got, goldenManifest, first.Manifest, first.Config)
+	}
+
+	var m ocispec.Manifest
+	if err := json.Unmarshal(first.Manifest, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.MediaType != ocispec.MediaTypeImageManifest || m.Config.Digest != first.ConfigDigest || len(m.Layers) != 2 ||
+		m.Layers[1].MediaType != ocispec.MediaTypeImageLayer || m.Layers[1].Size != 20480 {
+		t.Errorf("unexpected manifest %s", first.Manifest)
+	}
+	var c ocispec.Image
+	if err := json.Unmarshal(first.Config, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.RootFS.DiffIDs[0] != m.Layers[0].Digest || len(c.History) != 2 || c.History[1].CreatedBy != "hello" || !c.Created.Equal(tests[0].created) {
+		t.Errorf("unexpected config %s", first.Config)
+	}
+}
+
+// TestReference parses nix: references through alltransports and checks
+// that the transport is read-only.
+func TestReference(t *testing.T) {
+	_, err := alltransports.ParseImageName("nix:" + t.TempDir() + "/missing.json")
+	if err == nil || !strings.Contains(err.Error(), "missing.json") {
+		t.Errorf("missing description: err = %v, want one naming the file", err)
+	}
+
+	// Reading a description does not touch the store.
+	img := goldenImage(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC))
+	path := writeDescription(t, img)
+	ref, err := alltransports.ParseImageName("nix:" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ref.(*transport.Reference); !ok {
+		t.Fatalf("ParseImageName returned %T, want *transport.Reference", ref)
+	}
+	if got := transport.Transport.Name() + ":" + ref.StringWithinTransport(); got != "nix:"+path {
+		t.Errorf("reference %q, want nix:%s", got, path)
+	}
+	ctx := context.Background()
+	if _, err := ref.NewImageDestination(ctx, nil); !errors.Is(err, transport.ErrReadOnly) {
+		t.Errorf("NewImageDestination: %v, want ErrReadOnly", err)
+	}
+	if err := ref.DeleteImage(ctx, nil); !errors.Is(err, transport.ErrReadOnly) {
+		t.Errorf("DeleteImage: %v, want ErrReadOnly", err)
+	}
+
+	src, err := ref.NewImageSource(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	built, err := transport.Build(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	man, mt, err := src.GetManifest(ctx, nil)
+	if err != nil || string(man) != string(built.Manifest) || mt != ocispec.MediaTypeImageManifest {
+		t.Errorf("GetManifest: %s %q %v", man, mt, err)
+	}
+	rc, size, err := src.GetBlob(ctx, types.BlobInfo{Digest: built.ConfigDigest}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(cfg) != string(built.Config) || size != int64(len(cfg)) {
+		t.Errorf("GetBlob(config) = %s (%d)", cfg, size)
+	}
+	if _, _, err := src.GetBlob(ctx, types.BlobInfo{Digest: digest.FromString("nope")}, nil); err == nil {
+		t.Errorf("GetBlob of an unknown blob succeeded")
+	}
+}
+
+func writeDescription(t *testing.T, img *description.Image) string {
+	t.Helper()
+	b, err := description.Marshal(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := t.TempDir() + "/image.json"
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
