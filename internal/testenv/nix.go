@@ -4,6 +4,7 @@ package testenv
 
 import (
 	"bytes"
+	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
@@ -101,6 +102,9 @@ func NixpushDir(t testing.TB) string {
 func BusyboxDir(t testing.TB) string {
 	t.Helper()
 	src := requireTool(t, "busybox")
+	if err := checkStatic(src); err != nil {
+		t.Fatalf("%v (install busybox-static)", err)
+	}
 	b, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +117,22 @@ func BusyboxDir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// checkStatic fails for a dynamically linked executable: the Nix sandbox
+// has no /lib to load it from.
+func checkStatic(name string) error {
+	f, err := elf.Open(name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("%s is dynamically linked and cannot run in the Nix sandbox", name)
+		}
+	}
+	return nil
 }
 
 // Nix runs a Nix command and returns its trimmed standard output; on

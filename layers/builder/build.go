@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 
 	"golang.org/x/sync/errgroup"
@@ -76,6 +77,9 @@ func BuildLayerFile(ctx context.Context, a *Attrs, opts ...Option) (*description
 	return &description.LayerFile{Version: description.Version, Layers: ls}, nil
 }
 
+// tagRe is the OCI distribution spec's tag grammar.
+var tagRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+
 // BuildImage computes the image description a buildImage derivation
 // writes.
 func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Image, error) {
@@ -122,6 +126,9 @@ func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 		Layers:       ls,
 	}
 	if a.ImageTag != nil {
+		if !tagRe.MatchString(*a.ImageTag) {
+			return nil, fmt.Errorf("imageTag: %q is not a valid tag (up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-')", *a.ImageTag)
+		}
 		img.Tag = *a.ImageTag
 	}
 	if err := img.Validate(); err != nil {

@@ -251,6 +251,8 @@ func TestBuildErrors(t *testing.T) {
 		{"config names a path only at /", "image.attrs.json", nil, func(m map[string]any) {
 			m["config"] = map[string]any{"Cmd": []any{rootfs + "/bin/sh"}}
 		}, "config: names " + rootfs},
+		{"bad tag", "image.attrs.json", nil, func(m map[string]any) { m["imageTag"] = "-v1" }, `imageTag: "-v1" is not a valid tag`},
+		{"empty tag", "image.attrs.json", nil, func(m map[string]any) { m["imageTag"] = "" }, `imageTag: "" is not a valid tag`},
 		{"no image name", "image.attrs.json", nil, func(m map[string]any) { delete(m, "imageName") }, "imageName: missing"},
 		{"carrier not in closure", "image.attrs.json", nil, func(m map[string]any) {
 			m["configRefs"] = "/nix/store/66666666666666666666666666666666-gone"
