@@ -3,6 +3,7 @@ package layering
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"sort"
 	"time"
 
@@ -208,26 +209,79 @@ func computedLayers(in Input, claimed map[claim]bool, mtime time.Time) ([]Layer,
 
 // popularity counts, for each path of all, the paths of all that depend on
 // it transitively. parents maps a path to its direct referrers within all.
+//
+// Closures are acyclic once self-references are dropped, so the ancestors
+// of a path are the union of its parents and their ancestors: one bitset
+// per path, filled parents first, costs a few words per edge. A graph with
+// a cycle (not one Nix writes) falls back to a search from every path.
 func popularity(all []string, parents map[string][]string) map[string]int {
-	pop := make(map[string]int, len(all))
-	seen := map[string]bool{}
-	var stack []string
-	for _, p := range all {
-		clear(seen)
-		seen[p] = true
-		stack = append(stack[:0], parents[p]...)
-		n := 0
-		for len(stack) > 0 {
-			q := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			if seen[q] {
-				continue
-			}
-			seen[q] = true
-			n++
-			stack = append(stack, parents[q]...)
+	n := len(all)
+	idx := make(map[string]int, n)
+	for i, p := range all {
+		idx[p] = i
+	}
+	par := make([][]int, n)
+	children := make([][]int, n)
+	indeg := make([]int, n) // referrers not yet visited
+	for i, p := range all {
+		for _, q := range parents[p] {
+			j := idx[q]
+			par[i] = append(par[i], j)
+			children[j] = append(children[j], i)
 		}
-		pop[p] = n
+		indeg[i] = len(par[i])
+	}
+	order := make([]int, 0, n)
+	for i := range n {
+		if indeg[i] == 0 {
+			order = append(order, i)
+		}
+	}
+	for k := 0; k < len(order); k++ {
+		for _, c := range children[order[k]] {
+			if indeg[c]--; indeg[c] == 0 {
+				order = append(order, c)
+			}
+		}
+	}
+	count := make([]int, n)
+	if len(order) == n {
+		words := (n + 63) / 64
+		anc := make([]uint64, n*words)
+		for _, v := range order {
+			av := anc[v*words : (v+1)*words]
+			for _, p := range par[v] {
+				ap := anc[p*words : (p+1)*words]
+				for w := range av {
+					av[w] |= ap[w]
+				}
+				av[p/64] |= 1 << (p % 64)
+			}
+			for _, w := range av {
+				count[v] += bits.OnesCount64(w)
+			}
+		}
+	} else {
+		seen := make([]int, n) // the search that last saw a path, plus one
+		var stack []int
+		for v := range n {
+			seen[v] = v + 1
+			stack = append(stack[:0], par[v]...)
+			for len(stack) > 0 {
+				q := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				if seen[q] == v+1 {
+					continue
+				}
+				seen[q] = v + 1
+				count[v]++
+				stack = append(stack, par[q]...)
+			}
+		}
+	}
+	pop := make(map[string]int, n)
+	for i, p := range all {
+		pop[p] = count[i]
 	}
 	return pop
 }

@@ -260,3 +260,25 @@ func TestSplitErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestPopularity(t *testing.T) {
+	// d <- b <- a, d <- c <- a, e alone; and the same with a cycle b <-> c.
+	tests := []struct {
+		name    string
+		parents map[string][]string
+		want    map[string]int
+	}{
+		{"diamond", map[string][]string{"b": {"a"}, "c": {"a"}, "d": {"b", "c"}},
+			map[string]int{"a": 0, "b": 1, "c": 1, "d": 3, "e": 0}},
+		{"cycle", map[string][]string{"b": {"a", "c"}, "c": {"a", "b"}, "d": {"b", "c"}},
+			map[string]int{"a": 0, "b": 2, "c": 2, "d": 3, "e": 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := popularity([]string{"a", "b", "c", "d", "e"}, tt.parents)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("popularity = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
