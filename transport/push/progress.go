@@ -78,7 +78,7 @@ func newBar(max int64, desc string) *progressbar.ProgressBar {
 	)
 }
 
-// close waits for every event to be handled and prints a summary.
+// close waits for every event to be handled.
 func (r *reporter) close() {
 	close(r.events)
 	r.wg.Wait()
@@ -92,6 +92,10 @@ func (r *reporter) loop() {
 	if r.terminal {
 		r.clear()
 	}
+}
+
+// summary prints the totals of a successful copy.
+func (r *reporter) summary() {
 	el := time.Since(r.start)
 	fmt.Fprintf(r.w, "%d blobs uploaded (%s in %s, %s), %d skipped: already at the destination\n",
 		r.counts.uploaded, bytes(int64(r.sent)), el.Round(time.Millisecond), rate(r.sent, el), r.counts.skipped)

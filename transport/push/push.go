@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
+	"github.com/docker/distribution/registry/api/errcode"
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/copy"
 	"go.podman.io/image/v5/docker"
@@ -114,9 +116,14 @@ func (o *options) copyOnce(ctx context.Context, policy *signature.PolicyContext,
 	if o.progress != nil {
 		rep = newReporter(o.progress, o.progressTerminal, o.progressLineInterval, labeler(src))
 		copts.Progress, copts.ProgressInterval = rep.events, rep.interval
-		defer rep.close()
 	}
 	man, err := copy.Image(ctx, policy, dest, src, copts)
+	if rep != nil {
+		rep.close()
+		if err == nil {
+			rep.summary()
+		}
+	}
 	var le *transport.LayerError
 	if errors.As(err, &le) {
 		// containers/image wraps it in the upload's URL and state; the
@@ -124,6 +131,9 @@ func (o *options) copyOnce(ctx context.Context, policy *signature.PolicyContext,
 		return nil, fmt.Errorf("copying %s to %s: no manifest written: %w", transports(src), transports(dest), le)
 	}
 	if err != nil {
+		if unauthorized(err) {
+			err = fmt.Errorf("%w (HTTP 401 Unauthorized): %w", ErrUnauthorized, err)
+		}
 		return nil, fmt.Errorf("copying %s to %s: %w", transports(src), transports(dest), err)
 	}
 	d, err := manifest.Digest(man)
@@ -148,6 +158,26 @@ func preserveDigests(src, dest types.ImageReference) bool {
 	return true
 }
 
+// ErrUnauthorized says a registry refused the credentials it was given,
+// or wanted some and got none.
+var ErrUnauthorized = errors.New("the registry refused the credentials; check --src-creds/--dest-creds, --authfile or the login")
+
+// unauthorized says whether err is a registry's 401.
+func unauthorized(err error) bool {
+	var creds docker.ErrUnauthorizedForCredentials
+	var ec errcode.Error
+	var status docker.UnexpectedHTTPStatusError
+	switch {
+	case errors.As(err, &creds):
+		return true
+	case errors.As(err, &ec):
+		return ec.Code == errcode.ErrorCodeUnauthorized
+	case errors.As(err, &status):
+		return status.StatusCode == http.StatusUnauthorized
+	}
+	return false
+}
+
 // retryable says whether err may go away on a second try.
 func retryable(ctx context.Context, err error) bool {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -157,7 +187,7 @@ func retryable(ctx context.Context, err error) bool {
 	var unauth docker.ErrUnauthorizedForCredentials
 	var rejected signature.PolicyRequirementError
 	switch {
-	case errors.As(err, &le), errors.As(err, &unauth), errors.As(err, &rejected), errors.Is(err, transport.ErrReadOnly):
+	case errors.As(err, &le), errors.As(err, &unauth), unauthorized(err), errors.As(err, &rejected), errors.Is(err, transport.ErrReadOnly):
 		return false
 	}
 	return true
