@@ -6,8 +6,12 @@
 { nixpush, system ? builtins.currentSystem, ... }:
 let
   # A local path (./result, /tmp/dir) is added to the store; a store path
-  # or a derivation is used as is.
-  toStore = name: x: if builtins.isPath x then builtins.path { path = x; inherit name; } else x;
+  # given as a plain string (--argstr) gets its string context back, so that
+  # derivations depend on it; a derivation is used as is.
+  toStore = name: x:
+    if builtins.isPath x then builtins.path { path = x; inherit name; }
+    else if builtins.isString x && !(builtins.hasContext x) then builtins.storePath x
+    else x;
 
   exe = "${toStore "nixpush" nixpush}/bin/nixpush";
 

@@ -166,6 +166,26 @@ func TestExamples(t *testing.T) {
 	}
 }
 
+// TestStorePathArguments passes nixpush and busybox as plain store path
+// strings (--argstr), as a script that ran nix-store --add would.
+func TestStorePathArguments(t *testing.T) {
+	e := setup(t)
+	np, err := testenv.Nix(t, "nix-store", "--add", e.nixpush)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bb, err := testenv.Nix(t, "nix-store", "--add", e.busybox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := testenv.NixBuild(t, filepath.Join(e.repo, "nix", "examples"), "-A", "minimal",
+		"--argstr", "nixpush", np, "--argstr", "busybox", bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, out, true)
+}
+
 func TestImageTag(t *testing.T) {
 	e := setup(t)
 	eval := func(attr string) string {

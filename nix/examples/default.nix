@@ -6,7 +6,10 @@
 let
   np = import ../. { inherit nixpush system; };
 
-  bb = if builtins.isPath busybox then builtins.path { path = busybox; name = "busybox"; } else busybox;
+  bb =
+    if builtins.isPath busybox then builtins.path { path = busybox; name = "busybox"; }
+    else if builtins.isString busybox && !(builtins.hasContext busybox) then builtins.storePath busybox
+    else busybox;
   bin = "${bb}/bin/busybox";
 
   # A derivation built by a busybox shell script.
