@@ -1,0 +1,268 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nixpush/nixpush/internal/testenv"
+	"github.com/nixpush/nixpush/layers"
+	"github.com/nixpush/nixpush/layers/builder"
+	"github.com/nixpush/nixpush/transport"
+	"github.com/nixpush/nixpush/transport/push"
+)
+
+// describeSynthetic builds the description of a synthetic closure with
+// one layer per store path and returns a nix: reference reading it.
+func describeSynthetic(tb testing.TB, s *synthetic, nLayers int) *transport.Reference {
+	tb.Helper()
+	img, err := builder.BuildImage(context.Background(), s.attrs(tb, nLayers), builder.WithRoot(s.root))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(img.Layers) != nLayers {
+		tb.Fatalf("%d layers, want %d", len(img.Layers), nLayers)
+	}
+	ref, err := transport.NewReferenceFromImage("bench.json", img, layers.WithRoot(s.root))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ref
+}
+
+// pushTo pushes ref to a plain-HTTP registry with a fresh blob-info cache,
+// as a fresh CI runner would, and returns the wall time.
+func pushTo(tb testing.TB, ref *transport.Reference, dest string, opts ...push.Option) time.Duration {
+	tb.Helper()
+	d, err := push.ParseReference(dest)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	opts = append([]push.Option{push.WithDestinationTLSVerify(false), push.WithBlobInfoCacheDir(tb.TempDir())}, opts...)
+	t0 := time.Now()
+	if _, err := push.CopyImage(context.Background(), ref, d, opts...); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Since(t0)
+}
+
+// skopeoCopy runs skopeo copy with a private HOME and returns the wall time.
+func skopeoCopy(tb testing.TB, args ...string) time.Duration {
+	tb.Helper()
+	bin := testenv.Tool(tb, "skopeo")
+	cmd := exec.Command(bin, append([]string{"copy", "-q", "--dest-tls-verify=false"}, args...)...)
+	cmd.Env = append(os.Environ(), "HOME="+tb.TempDir())
+	t0 := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("skopeo copy %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return time.Since(t0)
+}
+
+// heapSampler records the largest Go heap in use while it runs.
+type heapSampler struct {
+	max  atomic.Uint64
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func sampleHeap() *heapSampler {
+	h := &heapSampler{stop: make(chan struct{})}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > h.max.Load() {
+				h.max.Store(ms.HeapInuse)
+			}
+			select {
+			case <-h.stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return h
+}
+
+func (h *heapSampler) done() float64 {
+	close(h.stop)
+	h.wg.Wait()
+	return float64(h.max.Load()) / (1 << 20)
+}
+
+// BenchmarkPushCold: a cold push of a synthetic closure (default 256 MiB,
+// 2,500 files, 20 store paths, one layer each; NIXPUSH_BENCH_BYTES and
+// NIXPUSH_BENCH_FILES change it, bench/push.sh --full runs 1 GiB and
+// 10,000 files) to an empty local registry, against skopeo copying the
+// same layers from an OCI layout on disk to another empty registry, both
+// as skopeo does by default (gzip on the fly) and with --preserve-digests
+// (uncompressed, like nixpush). Every side gets its own fresh registry.
+func BenchmarkPushCold(b *testing.B) {
+	total := envInt("NIXPUSH_BENCH_BYTES", 256<<20)
+	files := int(envInt("NIXPUSH_BENCH_FILES", 2500))
+	s := makeSynthetic(b, b.TempDir(), 20, files, total)
+	ref := describeSynthetic(b, s, 20)
+	layout := filepath.Join(b.TempDir(), "oci")
+	pushTo(b, ref, "oci:"+layout+":bench") // the baseline's input, not timed
+	s.hashFiles(b)                         // warm the page cache for every side
+
+	var nixpush, gzip, preserve time.Duration
+	var heap float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		regs := []*testenv.Registry{testenv.StartRegistry(b), testenv.StartRegistry(b), testenv.StartRegistry(b)}
+		b.StartTimer()
+		h := sampleHeap()
+		nixpush += pushTo(b, ref, "docker://"+regs[0].Host+"/bench:cold")
+		heap = max(heap, h.done())
+		gzip += skopeoCopy(b, "oci:"+layout+":bench", "docker://"+regs[1].Host+"/bench:cold")
+		preserve += skopeoCopy(b, "--preserve-digests", "oci:"+layout+":bench", "docker://"+regs[2].Host+"/bench:cold")
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(nixpush.Seconds()/n, "nixpush-s")
+	b.ReportMetric(gzip.Seconds()/n, "skopeo-gzip-s")
+	b.ReportMetric(preserve.Seconds()/n, "skopeo-preserve-s")
+	b.ReportMetric(float64(nixpush)/float64(gzip), "x-skopeo-gzip")
+	b.ReportMetric(float64(nixpush)/float64(preserve), "x-skopeo-preserve")
+	b.ReportMetric(float64(s.bytes)/nixpush.Seconds()*n/1e6, "nixpush-MB/s")
+	b.ReportMetric(heap, "max-heap-MiB")
+	b.Logf("%d files, %d bytes in %d layers; nixpush %v, skopeo (gzip) %v, skopeo --preserve-digests %v over %d runs; largest Go heap %.1f MiB",
+		s.files, s.bytes, len(s.paths), nixpush, gzip, preserve, b.N, heap)
+}
+
+// BenchmarkPushWarm: re-pushing a 100-layer image whose blobs all exist,
+// from a fresh machine, through a proxy that delays every response by
+// NIXPUSH_BENCH_RTT_MS (default 20) milliseconds like a remote registry.
+// Measures the wall time and requests for containers/image's default of 6
+// parallel blobs, for nixpush's default and for 32, and for skopeo
+// re-pushing the same layers from an OCI layout.
+func BenchmarkPushWarm(b *testing.B) {
+	const nLayers = 100
+	rtt := time.Duration(envInt("NIXPUSH_BENCH_RTT_MS", 20)) * time.Millisecond
+	s := makeSynthetic(b, b.TempDir(), nLayers, 1000, 32<<20)
+	ref := describeSynthetic(b, s, nLayers)
+	reg := testenv.StartRegistry(b)
+	proxy := delayProxy(b, reg.Host, rtt)
+	layout := filepath.Join(b.TempDir(), "oci")
+	pushTo(b, ref, "oci:"+layout+":bench")
+	pushTo(b, ref, "docker://"+reg.Host+"/bench:warm")
+	skopeoCopy(b, "--preserve-digests", "oci:"+layout+":bench", "docker://"+reg.Host+"/skopeo:warm")
+
+	type run struct {
+		name string
+		do   func() time.Duration
+	}
+	runs := []run{}
+	for _, p := range []int{6, push.DefaultParallel, 32} {
+		runs = append(runs, run{fmt.Sprintf("nixpush-p%d", p), func() time.Duration {
+			return pushTo(b, ref, "docker://"+proxy+"/bench:warm", push.WithParallel(p))
+		}})
+	}
+	runs = append(runs, run{"skopeo", func() time.Duration {
+		return skopeoCopy(b, "--preserve-digests", "oci:"+layout+":bench", "docker://"+proxy+"/skopeo:warm")
+	}})
+	wall := make([]time.Duration, len(runs))
+	reqs := make([]int, len(runs))
+	writes := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j, r := range runs {
+			mark := reg.Mark()
+			wall[j] += r.do()
+			b.StopTimer()
+			for _, q := range reg.Requests(mark) {
+				reqs[j]++
+				if q.IsBlobWrite() {
+					writes++
+				}
+			}
+			b.StartTimer()
+		}
+	}
+	b.StopTimer()
+	if writes != 0 {
+		b.Errorf("warm re-pushes wrote %d blobs, want none", writes)
+	}
+	n := float64(b.N)
+	for j, r := range runs {
+		b.ReportMetric(wall[j].Seconds()/n, r.name+"-s")
+		b.ReportMetric(float64(reqs[j])/n, r.name+"-requests")
+	}
+	b.ReportMetric(float64(wall[1])/float64(wall[0]), "x-p6")
+	b.ReportMetric(float64(wall[1])/float64(wall[len(runs)-1]), "x-skopeo")
+	b.Logf("%d layers, %v simulated round trip; wall per run: %v; requests per run: %v", nLayers, rtt, wall, reqs)
+}
+
+// delayProxy forwards TCP connections to upstream, delaying each chunk of
+// the responses by rtt: a registry that far away.
+func delayProxy(tb testing.TB, upstream string, rtt time.Duration) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				u, err := net.Dial("tcp", upstream)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				go io.Copy(u, c) //nolint:errcheck // ends with the connection
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := u.Read(buf)
+					if n > 0 {
+						time.Sleep(rtt)
+						if _, werr := c.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// TestPushBenchSmall runs the push benchmarks' code on a tiny closure, so
+// every test run exercises it.
+func TestPushBenchSmall(t *testing.T) {
+	s := makeSynthetic(t, t.TempDir(), 5, 50, 1<<20)
+	ref := describeSynthetic(t, s, 5)
+	reg := testenv.StartRegistry(t)
+	proxy := delayProxy(t, reg.Host, time.Millisecond)
+	pushTo(t, ref, "docker://"+reg.Host+"/small:v1")
+	mark := reg.Mark()
+	pushTo(t, ref, "docker://"+proxy+"/small:v1")
+	for _, q := range reg.Requests(mark) {
+		if q.IsBlobWrite() {
+			t.Errorf("re-push wrote a blob: %s", q)
+		}
+	}
+}
