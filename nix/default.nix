@@ -15,6 +15,8 @@ let
 
   exe = "${toStore "nixpush" nixpush}/bin/nixpush";
 
+  withApps = image: image // import ./apps.nix { inherit exe system; } image;
+
   defaultTime = "1970-01-01T00:00:01Z";
 
   # OCI (Go) architecture names of Nix systems.
@@ -103,12 +105,13 @@ let
         inherit config copyToRoot layers perms created mtime arch os;
       } // (if tag == null then { } else { imageTag = tag; }));
     in
-    drv // {
+    # copyToRegistry, copyTo, copyToPodman, copyToDockerDaemon: nix/apps.nix.
+    withApps (drv // {
       imageName = name;
       # Without an explicit tag, the description has none: the tag is the
       # hash part of its store path, known only once its inputs are.
       imageTag = if tag == null then hashPart drv.outPath else tag;
-    };
+    });
 in
 {
   inherit buildLayer buildImage;

@@ -9,6 +9,7 @@ func commands() []*cobra.Command {
 		newCmdLayer(),
 		newCmdImage(),
 		newCmdWriteConfig(),
+		newCmdWriteApp(),
 		newCmdVerify(),
 		newCmdVersion(),
 		// push side (transport/)
