@@ -1,5 +1,6 @@
 // Package testenv holds helpers shared by tests that drive real tools: Nix
-// here, a registry in registry.go.
+// here, a registry in registry.go. A missing tool skips a test, or fails it
+// under NIXPUSH_REQUIRE_TOOLS=1 (see Tool).
 package testenv
 
 import (
@@ -14,30 +15,12 @@ import (
 	"testing"
 )
 
-// requireTool returns the path of the named program, or skips the test
-// when it is not on PATH; with NIXPUSH_REQUIRE_TOOLS=1 (set by CI, so
-// nothing skips silently there) it fails instead. It stays independent of
-// registry.go's Tool so that either file builds alone.
-func requireTool(t testing.TB, name string) string {
-	t.Helper()
-	const env = "NIXPUSH_REQUIRE_TOOLS"
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv(env) == "1" {
-		t.Fatalf("%s is not on PATH, and %s=1 requires it: %v", name, env, err)
-	}
-	t.Skipf("%s is not on PATH (set %s=1 to make this a failure)", name, env)
-	return ""
-}
-
 // RequireNix skips the test unless nix-build, nix-store and
 // nix-instantiate are on PATH (fails under NIXPUSH_REQUIRE_TOOLS=1).
 func RequireNix(t testing.TB) {
 	t.Helper()
 	for _, name := range []string{"nix-build", "nix-store", "nix-instantiate"} {
-		requireTool(t, name)
+		Tool(t, name)
 	}
 }
 
@@ -101,7 +84,7 @@ func NixpushDir(t testing.TB) string {
 // skips the test (fails under NIXPUSH_REQUIRE_TOOLS=1).
 func BusyboxDir(t testing.TB) string {
 	t.Helper()
-	src := requireTool(t, "busybox")
+	src := Tool(t, "busybox")
 	if err := checkStatic(src); err != nil {
 		t.Fatalf("%v (install busybox-static)", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -81,13 +82,8 @@ func ReadAttrs(name string) (*Attrs, error) {
 // ParseAttrs decodes the contents of a .attrs.json file.
 func ParseAttrs(b []byte) (*Attrs, error) {
 	var a Attrs
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&a); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return nil, fmt.Errorf("%s: expected %s, got JSON %s", te.Field, te.Type, te.Value)
-		}
-		return nil, fmt.Errorf("malformed JSON: %w", err)
+	if err := decode(b, &a, false); err != nil {
+		return nil, err
 	}
 	if a.Outputs.Out == "" {
 		return nil, fmt.Errorf("outputs.out: missing")
@@ -98,25 +94,39 @@ func ParseAttrs(b []byte) (*Attrs, error) {
 	return &a, nil
 }
 
+// decode decodes one JSON value; strict rejects unknown fields. A type
+// error names the field.
+func decode(b []byte, v any, strict bool) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te) && te.Field != "":
+			return fmt.Errorf("%s: expected %s, got JSON %s", te.Field, te.Type, te.Value)
+		case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF):
+			return fmt.Errorf("malformed JSON: %w", err)
+		}
+		return err // an unknown field names itself
+	}
+	return nil
+}
+
 // strictPerms decodes "perms" again, rejecting unknown fields: a
 // misspelt "mdoe" must fail the build, not be ignored. The other
 // attributes hold everything else of the derivation and cannot be strict.
 func strictPerms(b []byte) error {
 	var raw struct {
-		Perms json.RawMessage `json:"perms"`
+		Perms []json.RawMessage `json:"perms"`
 	}
-	if err := json.Unmarshal(b, &raw); err != nil || len(raw.Perms) == 0 {
-		return err
-	}
-	var perms []json.RawMessage
-	if err := json.Unmarshal(raw.Perms, &perms); err != nil {
+	if err := json.Unmarshal(b, &raw); err != nil {
 		return fmt.Errorf("perms: %w", err)
 	}
-	for i, p := range perms {
-		dec := json.NewDecoder(bytes.NewReader(p))
-		dec.DisallowUnknownFields()
-		var perm layers.Perm
-		if err := dec.Decode(&perm); err != nil {
+	for i, p := range raw.Perms {
+		if err := decode(p, &layers.Perm{}, true); err != nil {
 			return fmt.Errorf("perms[%d]: %w", i, err)
 		}
 	}
@@ -138,13 +148,7 @@ func (a *Attrs) config() (ocispec.ImageConfig, error) {
 	if len(a.Config) == 0 || string(a.Config) == "null" {
 		return c, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(a.Config))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return c, fmt.Errorf("config.%s: expected %s, got JSON %s", te.Field, te.Type, te.Value)
-		}
+	if err := decode(a.Config, &c, true); err != nil {
 		return c, fmt.Errorf("config: %w", err)
 	}
 	return c, nil

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,4 +26,25 @@ func attrsFlag(cmd *cobra.Command) func() (string, error) {
 		}
 		return filepath.Join(top, ".attrs.json"), nil
 	}
+}
+
+// newBuilderCmd makes a hidden command that runs inside a Nix build: it
+// finds the structured attributes file and hands it to run.
+func newBuilderCmd(use, short, long string, run func(ctx context.Context, attrsFile string) error) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:    use,
+		Short:  short,
+		Long:   long,
+		Hidden: true,
+		Args:   cobra.NoArgs,
+	}
+	attrs := attrsFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		name, err := attrs()
+		if err != nil {
+			return err
+		}
+		return run(cmd.Context(), name)
+	}
+	return cmd
 }
