@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"sort"
 	"time"
 
@@ -130,7 +131,6 @@ func computedLayers(in Input, claimed map[claim]bool, mtime time.Time) ([]Layer,
 		}
 		deps[d] = true
 	}
-	var roots []string
 	var toRoot []string
 	seenRoot := map[string]bool{}
 	for i, c := range in.CopyToRoot {
@@ -142,9 +142,7 @@ func computedLayers(in Input, claimed map[claim]bool, mtime time.Time) ([]Layer,
 			toRoot = append(toRoot, c)
 		}
 	}
-	roots = append(roots, in.Deps...)
-	roots = append(roots, toRoot...)
-	all, err := g.Closure(roots...)
+	all, err := g.Closure(append(slices.Clone(in.Deps), toRoot...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +161,7 @@ func computedLayers(in Input, claimed map[claim]bool, mtime time.Time) ([]Layer,
 		store = append(store, p)
 	}
 	pop := popularity(all, parents)
-	sort.SliceStable(store, func(i, j int) bool {
+	sort.Slice(store, func(i, j int) bool {
 		if pop[store[i]] != pop[store[j]] {
 			return pop[store[i]] > pop[store[j]]
 		}
