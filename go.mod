@@ -1,6 +1,6 @@
 module github.com/nixpush/nixpush
 
-go 1.26.0
+go 1.25.7
 
 require (
 	github.com/docker/distribution v2.8.3+incompatible
@@ -11,8 +11,8 @@ require (
 	github.com/spf13/cobra v1.10.2
 	go.podman.io/image/v5 v5.41.2
 	golang.org/x/crypto v0.54.0
-	golang.org/x/sync v0.24.0
-	golang.org/x/term v0.47.0
+	golang.org/x/sync v0.22.0
+	golang.org/x/term v0.45.0
 )
 
 require (
@@ -89,7 +89,7 @@ require (
 	go.podman.io/storage v1.64.1 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/net v0.56.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/sys v0.47.0 // indirect
 	golang.org/x/text v0.40.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260526163538-3dc84a4a5aaa // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260526163538-3dc84a4a5aaa // indirect
