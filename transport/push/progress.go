@@ -22,13 +22,14 @@ type reporter struct {
 	names    blobNames
 	wg       sync.WaitGroup
 
-	blobs  map[digest.Digest]*blobState
-	active []*blobState // blobs with a live bar, in start order
-	total  *progressbar.ProgressBar
-	drawn  int // lines of the live region on screen
-	start  time.Time
-	sent   int64 // bytes read from sources
-	counts struct{ uploaded, skipped int }
+	blobs    map[digest.Digest]*blobState
+	active   []*blobState // blobs with a live bar, in start order
+	total    *progressbar.ProgressBar
+	drawn    int // lines of the live region on screen
+	lastDraw time.Time
+	start    time.Time
+	sent     int64 // bytes read from sources
+	counts   struct{ uploaded, skipped int }
 }
 
 type blobState struct {
@@ -67,7 +68,7 @@ func newReporter(w io.Writer, terminal bool, lineInterval time.Duration, names b
 }
 
 func newBar(max int64, desc string) *progressbar.ProgressBar {
-	return progressbar.NewOptions64(max,
+	bar := progressbar.NewOptions64(max,
 		progressbar.OptionSetWriter(io.Discard), // drawn by reporter.draw
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionShowBytes(true),
@@ -75,7 +76,10 @@ func newBar(max int64, desc string) *progressbar.ProgressBar {
 		progressbar.OptionThrottle(0),
 		progressbar.OptionSetPredictTime(false),
 		progressbar.OptionUseIECUnits(true),
+		progressbar.OptionShowCount(),
 	)
+	_ = bar.RenderBlank() // so String() has a line before the first byte
+	return bar
 }
 
 // close waits for every event to be handled.
@@ -98,7 +102,7 @@ func (r *reporter) loop() {
 func (r *reporter) summary() {
 	el := time.Since(r.start)
 	fmt.Fprintf(r.w, "%d blobs uploaded (%s in %s, %s), %d skipped: already at the destination\n",
-		r.counts.uploaded, bytes(int64(r.sent)), el.Round(time.Millisecond), rate(r.sent, el), r.counts.skipped)
+		r.counts.uploaded, sizeString(int64(r.sent)), el.Round(time.Millisecond), rate(r.sent, el), r.counts.skipped)
 }
 
 func (r *reporter) handle(ev types.ProgressProperties) {
@@ -120,7 +124,7 @@ func (r *reporter) handle(ev types.ProgressProperties) {
 		r.advance(b, ev.Offset)
 		if !r.terminal {
 			el := time.Since(b.started)
-			fmt.Fprintf(r.w, "%s: %s / %s, %s\n", b.name, bytes(int64(b.offset)), bytes(b.info.Size), rate(int64(b.offset), el))
+			fmt.Fprintf(r.w, "%s: %s / %s, %s\n", b.name, sizeString(int64(b.offset)), sizeString(b.info.Size), rate(int64(b.offset), el))
 		}
 	case types.ProgressEventDone:
 		r.advance(b, ev.Offset)
@@ -132,7 +136,7 @@ func (r *reporter) handle(ev types.ProgressProperties) {
 		}
 		r.counts.uploaded++
 		el := time.Since(b.started)
-		r.finish(b, fmt.Sprintf("%s: done, %s in %s (%s)", b.name, bytes(int64(b.offset)), el.Round(time.Millisecond), rate(int64(b.offset), el)))
+		r.finish(b, fmt.Sprintf("%s: done, %s in %s (%s)", b.name, sizeString(int64(b.offset)), el.Round(time.Millisecond), rate(int64(b.offset), el)))
 	case types.ProgressEventSkipped:
 		r.counts.skipped++
 		if r.total != nil && b.info.Size > 0 {
@@ -140,7 +144,7 @@ func (r *reporter) handle(ev types.ProgressProperties) {
 		}
 		r.finish(b, fmt.Sprintf("%s: skipped, the destination has %s", b.name, short(d)))
 	}
-	if r.terminal {
+	if r.terminal && (ev.Event != types.ProgressEventRead || time.Since(r.lastDraw) >= barInterval/2) {
 		r.draw()
 	}
 }
@@ -200,6 +204,7 @@ func (r *reporter) draw() {
 	lines++
 	io.WriteString(r.w, b.String())
 	r.drawn = lines
+	r.lastDraw = time.Now()
 }
 
 // blobNames names the blobs of one source for people.
@@ -223,7 +228,7 @@ func short(d digest.Digest) string {
 	return s
 }
 
-func bytes(n int64) string {
+func sizeString(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
@@ -240,5 +245,5 @@ func rate(n int64, d time.Duration) string {
 	if d <= 0 {
 		return "-"
 	}
-	return bytes(int64(float64(n)/d.Seconds())) + "/s"
+	return sizeString(int64(float64(n)/d.Seconds())) + "/s"
 }
