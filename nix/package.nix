@@ -13,7 +13,7 @@ buildGoModule {
   pname = "nixpush";
   inherit src version;
 
-  vendorHash = "sha256-UI2cBycDtQT2lgfXmvmE4wLRO9xfeoPat2pAyfDb2uo=";
+  vendorHash = "sha256-PJihe87tDLLdhuMLph+0VwhcdYOJpaM2SNH5rgnOHfc=";
 
   subPackages = [ "cmd/nixpush" ];
   # containers/image without cgo: OpenPGP in Go instead of gpgme.
