@@ -68,8 +68,21 @@ func TestPushToRegistry(t *testing.T) {
 	checkRootfs(t, f, filepath.Join(bundle, "rootfs"))
 
 	// Again, as a fresh CI runner: only existence checks and the manifest.
+	// The store is read below an empty root, so reading any layer fails:
+	// no tar work happens for blobs the registry has.
 	mark = reg.Mark()
-	res2 := pushNix(t, f, dest, statelessOpts(t, reg)...)
+	empty, err := transport.NewReference(f.path, layers.WithRoot(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	destRef, err := push.ParseReference(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res2, err := push.CopyImage(context.Background(), empty, destRef, statelessOpts(t, reg)...)
+	if err != nil {
+		t.Fatalf("re-push read the store: %v", err)
+	}
 	if res2.Digest != res.Digest {
 		t.Errorf("second push: manifest %s, want %s", res2.Digest, res.Digest)
 	}
@@ -291,5 +304,44 @@ func copyTree(t *testing.T, src, dst string) {
 	}
 	if out, err := exec.Command("chmod", "-R", "u+w", dst).CombinedOutput(); err != nil {
 		t.Fatalf("chmod: %v\n%s", err, out)
+	}
+}
+
+// TestAdditionalTags tags the pushed image in the same repository (one
+// manifest PUT) and in another repository of the registry (blobs mounted,
+// none uploaded).
+func TestAdditionalTags(t *testing.T) {
+	reg := testenv.StartRegistry(t)
+	f := newFixture(t, "fixture")
+	mark := reg.Mark()
+	res := pushNix(t, f, "docker://"+reg.Host+"/app:v1", append(statelessOpts(t, reg),
+		push.WithAdditionalTags("latest", reg.Host+"/mirror:v1"))...)
+	var puts, mounts int
+	manifests := map[string]bool{}
+	for _, q := range reg.Requests(mark) {
+		switch {
+		case q.IsManifestWrite():
+			manifests[q.Path] = true
+		case q.Method == http.MethodPut && strings.Contains(q.Path, "/blobs/uploads/"):
+			puts++
+		case q.Method == http.MethodPost && strings.Contains(q.Path, "/v2/mirror/") && strings.Contains(q.Path, "mount="):
+			mounts++
+		case q.IsBlobWrite() && strings.Contains(q.Path, "/v2/mirror/"):
+			t.Errorf("blob uploaded to the mirror: %s", q)
+		}
+	}
+	want := len(f.img.Layers) + 1
+	if puts != want || mounts != want {
+		t.Errorf("%d uploads and %d mounts, want %d and %d", puts, mounts, want, want)
+	}
+	for _, m := range []string{"/v2/app/manifests/v1", "/v2/app/manifests/latest", "/v2/mirror/manifests/v1"} {
+		if !manifests[m] {
+			t.Errorf("no PUT %s; manifests written: %v", m, manifests)
+		}
+	}
+	for _, tag := range []string{"app:latest", "mirror:v1"} {
+		if si := inspectRemote(t, "docker://"+reg.Host+"/"+tag, "--tls-verify=false"); si.Digest != res.Digest.String() {
+			t.Errorf("%s: digest %s, want %s", tag, si.Digest, res.Digest)
+		}
 	}
 }
