@@ -10,7 +10,7 @@
       forAllSystems = f: lib.genAttrs systems (system: f system nixpkgs.legacyPackages.${system});
 
       # go.mod's go line is the oldest Go that builds nixpush: use
-      # nixpkgs' default Go when it is that new, Go 1.26 otherwise.
+      # nixpkgs' default Go when it is that new, else the newer Go 1.26.
       goMinimum = builtins.head (builtins.match ".*\ngo ([0-9.]+)\n.*" (builtins.readFile ./go.mod));
       defaultGoFits = pkgs: lib.versionAtLeast pkgs.go.version goMinimum;
       goFor = pkgs: if defaultGoFits pkgs then pkgs.go else pkgs.go_1_26;

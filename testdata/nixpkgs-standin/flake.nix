@@ -46,6 +46,9 @@
             (run "${args.pname}-${args.version}" ''
               # The stand-in does not compile: it installs the binary that
               # "go build" made outside Nix (go ${goVersion} there).
+              # The source must be the module, filtered as flake.nix says.
+              ${prebuilt}/bin/busybox test -f ${args.src}/go.mod -a -f ${args.src}/cmd/nixpush/main.go
+              ${prebuilt}/bin/busybox test ! -e ${args.src}/docs -a ! -e ${args.src}/flake.nix
               ${prebuilt}/bin/busybox mkdir -p $out/bin
               ${prebuilt}/bin/busybox cp ${prebuilt}/bin/nixpush $out/bin/nixpush
               $out/bin/nixpush version
