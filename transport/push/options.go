@@ -45,7 +45,6 @@ type side struct {
 func makeOptions(opts []Option) (*options, error) {
 	o := &options{
 		parallel:             DefaultParallel,
-		retryDelay:           time.Second,
 		progressLineInterval: 5 * time.Second,
 	}
 	for _, opt := range opts {
@@ -116,8 +115,8 @@ func WithDestinationCertDir(dir string) Option {
 }
 
 // WithRetry retries a failed copy times more, waiting delay between tries
-// (0: containers/image's default of one second). Layer mismatches, refused
-// credentials and cancellation are never retried.
+// (0: exponential backoff from one second, as skopeo does). Layer
+// mismatches, refused credentials and cancellation are never retried.
 func WithRetry(times int, delay time.Duration) Option {
 	return func(o *options) error {
 		if times < 0 {
@@ -126,10 +125,7 @@ func WithRetry(times int, delay time.Duration) Option {
 		if delay < 0 {
 			return fmt.Errorf("retry delay %s: must not be negative", delay)
 		}
-		o.retryTimes = times
-		if delay > 0 {
-			o.retryDelay = delay
-		}
+		o.retryTimes, o.retryDelay = times, delay
 		return nil
 	}
 }

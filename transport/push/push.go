@@ -96,11 +96,15 @@ func (o *options) copyWithRetry(ctx context.Context, policy *signature.PolicyCon
 		if err == nil || attempt >= o.retryTimes || !retryable(ctx, err) {
 			return res, err
 		}
-		o.note("copy failed (%v); retrying in %s (%d/%d)", err, o.retryDelay, attempt+1, o.retryTimes)
+		delay := o.retryDelay
+		if delay == 0 {
+			delay = time.Second << attempt // skopeo's default: exponential backoff
+		}
+		o.note("copy failed (%v); retrying in %s (%d/%d)", err, delay, attempt+1, o.retryTimes)
 		select {
 		case <-ctx.Done():
 			return nil, err
-		case <-time.After(o.retryDelay):
+		case <-time.After(delay):
 		}
 	}
 }

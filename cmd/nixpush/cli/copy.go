@@ -103,7 +103,7 @@ and --dest-creds.`,
 	f.StringVar(&destCertDir, "dest-cert-dir", "", "use certificates at `DIR` (*.crt, *.cert, *.key) to connect to the destination registry")
 	f.StringVar(&digestFile, "digestfile", "", "write the digest of the pushed manifest to `FILE`")
 	f.IntVar(&retryTimes, "retry-times", 0, "number of times to retry a failed copy")
-	f.DurationVar(&retryDelay, "retry-delay", 0, "delay between retries (default 1s)")
+	f.DurationVar(&retryDelay, "retry-delay", 0, "fixed delay between retries (default exponential backoff from 1s)")
 	f.StringVar(&policy, "policy", "", "signature policy `FILE` (default: accept any image)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print no progress")
 	f.StringArrayVar(&tags, "additional-tag", nil, "also tag the image as `TAG` (a tag, or a full REGISTRY/REPO:TAG on the same registry); repeatable")
