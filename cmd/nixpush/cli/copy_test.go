@@ -154,6 +154,37 @@ func TestCopyTLSAuth(t *testing.T) {
 		}
 	})
 
+	t.Run("docker config.json and credential helper", func(t *testing.T) {
+		// A credential helper is a program named docker-credential-NAME;
+		// it gets the registry on stdin and answers with the secret on
+		// stdout, so the secret is never in anyone's arguments.
+		helpers := t.TempDir()
+		helper := "#!/bin/sh\nread server\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"" + user + "\",\"Secret\":\"" + password + "\"}' \"$server\"\n"
+		if err := os.WriteFile(filepath.Join(helpers, "docker-credential-nixpushtest"), []byte(helper), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		auth, err := os.ReadFile(reg.AuthFile(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, config := range map[string]string{
+			"auths":       string(auth),
+			"credHelpers": `{"credHelpers": {"` + reg.Host + `": "nixpushtest"}}`,
+		} {
+			home := t.TempDir()
+			if err := os.MkdirAll(filepath.Join(home, ".docker"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(home, ".docker", "config.json"), config)
+			env := []string{"HOME=" + home, "PATH=" + helpers + ":" + os.Getenv("PATH")}
+			r := run(t, bin, env, "copy", certs, "nix:"+desc, dest)
+			if r.err != nil {
+				t.Errorf("%s: %v\n%s", name, r.err, r.stderr)
+			}
+			checkNoSecret(t, r)
+		}
+	})
+
 	t.Run("skopeo reads both tags", func(t *testing.T) {
 		skopeo := testenv.Tool(t, "skopeo")
 		for _, tag := range []string{"v1", "latest"} {
