@@ -39,8 +39,10 @@ Progress goes to stderr; the last line on stdout is the manifest digest.
 Credentials come from --authfile (default $REGISTRY_AUTH_FILE), the usual
 auth.json and docker config.json files, credential helpers, or --src-creds
 and --dest-creds.`,
-		Example: `  nixpush copy nix:$(nix build --json .#image | jq -r '.[0].outputs.out') \
-      docker://registry.example.com/app:v1 --additional-tag latest`,
+		Example: `  nix-build -A image   # result -> /nix/store/…-image-app.json
+  nixpush copy nix:result docker://registry.example.com/app:v1 --additional-tag latest
+  nixpush copy --authfile ci-auth.json --digestfile app.digest nix:result docker://registry.example.com/app:v1
+  nixpush copy nix:result oci-archive:app.tar:v1`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if authFile == "" {
@@ -94,9 +96,9 @@ and --dest-creds.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&authFile, "authfile", "", "path of the authentication file (default $REGISTRY_AUTH_FILE, then the usual auth.json and docker config.json)")
-	f.StringVar(&srcCreds, "src-creds", "", "use USER[:PASSWORD] for the source registry")
-	f.StringVar(&destCreds, "dest-creds", "", "use USER[:PASSWORD] for the destination registry")
+	f.StringVar(&authFile, "authfile", "", "path of the authentication `FILE` (default $REGISTRY_AUTH_FILE, then the usual auth.json and docker config.json)")
+	f.StringVar(&srcCreds, "src-creds", "", "use `USER[:PASSWORD]` for the source registry")
+	f.StringVar(&destCreds, "dest-creds", "", "use `USER[:PASSWORD]` for the destination registry")
 	f.BoolVar(&srcTLS, "src-tls-verify", true, "require HTTPS and verify certificates when talking to the source registry")
 	f.BoolVar(&destTLS, "dest-tls-verify", true, "require HTTPS and verify certificates when talking to the destination registry")
 	f.StringVar(&srcCertDir, "src-cert-dir", "", "use certificates at `DIR` (*.crt, *.cert, *.key) to connect to the source registry")
