@@ -17,16 +17,10 @@ import (
 	"github.com/nixpush/nixpush/transport/transporttest"
 )
 
-// buildNixpush builds the CLI once per test binary run.
+// buildNixpush returns the CLI, built once per test binary run.
 func buildNixpush(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "nixpush")
-	cmd := exec.Command("go", "build", "-tags", "containers_image_openpgp", "-o", bin, "github.com/nixpush/nixpush/cmd/nixpush")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building nixpush: %v\n%s", err, out)
-	}
-	return bin
+	return filepath.Join(testenv.NixpushDir(t), "bin", "nixpush")
 }
 
 type result struct {

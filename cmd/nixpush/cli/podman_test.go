@@ -16,42 +16,15 @@ import (
 // pushes it with nixpush, and runs it with podman. Podman is optional: if
 // it cannot run containers on this machine, the test says why and skips.
 func TestRunExampleWithPodman(t *testing.T) {
-	nixBuild := testenv.Tool(t, "nix-build")
+	testenv.RequireNix(t)
 	podman := testenv.Tool(t, "podman")
-	busybox := testenv.Tool(t, "busybox")
 	reg := testenv.StartRegistry(t)
 	bin := buildNixpush(t)
-
-	// The example takes directories holding bin/nixpush and bin/busybox.
-	dirs := map[string]string{"nixpush": bin, "busybox": busybox}
-	args := []string{"--no-out-link", examplesDir(t), "-A", "layered"}
-	for name, prog := range dirs {
-		d := filepath.Join(t.TempDir(), name)
-		if err := os.MkdirAll(filepath.Join(d, "bin"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(prog)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(d, "bin", name), b, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, "--arg", name, d)
-	}
-	cmd := exec.Command(nixBuild, args...)
-	if os.Getenv("NIX_CONFIG") == "" {
-		cmd.Env = append(os.Environ(), "NIX_CONFIG=substituters =")
-	}
-	out, err := cmd.Output()
+	desc, err := testenv.NixBuild(t, filepath.Join(testenv.RepoRoot(t), "nix", "examples"), "-A", "layered",
+		"--arg", "nixpush", testenv.NixpushDir(t), "--arg", "busybox", testenv.BusyboxDir(t))
 	if err != nil {
-		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
-		}
-		t.Fatalf("nix-build %s: %v\n%s", strings.Join(args, " "), err, msg)
+		t.Fatal(err)
 	}
-	desc := strings.TrimSpace(string(out))
 
 	image := reg.Host + "/layered:v1"
 	r := run(t, bin, nil, "copy", "-q", "--dest-tls-verify=false", "nix:"+desc, "docker://"+image)
@@ -97,13 +70,4 @@ func writeFile(t *testing.T, name, data string) {
 	if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func examplesDir(t *testing.T) string {
-	t.Helper()
-	d, err := filepath.Abs("../../../nix/examples")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
 }
