@@ -184,10 +184,15 @@ func TestDestinations(t *testing.T) {
 		{"dir", "dir:{dir}/dir", true},
 		{"docker-archive", "docker-archive:{dir}/docker.tar:fixture:v1", false},
 	}
+	reg := testenv.StartRegistry(t)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dest := strings.ReplaceAll(tc.dest, "{dir}", t.TempDir())
-			res := pushNix(t, f, dest, push.WithBlobInfoCacheDir(t.TempDir()))
+			opts := []push.Option{push.WithBlobInfoCacheDir(t.TempDir())}
+			if tc.name == "docker-archive" {
+				opts = append(opts, push.WithAdditionalTags("example.com/fixture:extra"))
+			}
+			res := pushNix(t, f, dest, opts...)
 			if tc.sameManifest && res.Digest != built.ManifestDigest {
 				t.Errorf("manifest %s, want %s", res.Digest, built.ManifestDigest)
 			}
@@ -199,6 +204,19 @@ func TestDestinations(t *testing.T) {
 				if si.Layers[i] != l.Digest.String() {
 					t.Errorf("layer %d: %s, want %s", i, si.Layers[i], l.Digest)
 				}
+			}
+			if tc.name == "docker-archive" {
+				archive := strings.TrimSuffix(strings.TrimPrefix(dest, "docker-archive:"), ":fixture:v1")
+				inspectRemote(t, "docker-archive:"+archive+":example.com/fixture:extra")
+			}
+
+			// And on from there to a registry, as any other source.
+			to := "docker://" + reg.Host + "/from-" + tc.name + ":v1"
+			if _, err := push.Copy(context.Background(), dest, to, statelessOpts(t, reg)...); err != nil {
+				t.Fatalf("copy %s to %s: %v", dest, to, err)
+			}
+			if n := len(inspectRemote(t, to, "--tls-verify=false").Layers); n != len(f.img.Layers) {
+				t.Errorf("%s: %d layers, want %d", to, n, len(f.img.Layers))
 			}
 		})
 	}
