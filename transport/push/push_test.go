@@ -282,8 +282,9 @@ func TestChangedStorePath(t *testing.T) {
 			}
 			t.Logf("push failed as it should: %v", err)
 			var le *transport.LayerError
-			if !errors.As(err, &le) {
-				t.Errorf("error is not a *transport.LayerError: %v", err)
+			var mm *layers.MismatchError
+			if !errors.As(err, &le) || !errors.As(err, &mm) {
+				t.Fatalf("error is not a *transport.LayerError holding a *layers.MismatchError: %v", err)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
@@ -299,13 +300,17 @@ func TestChangedStorePath(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := c.Head(reg.URL() + "/v2/" + repo + "/manifests/v1")
-			if err != nil {
-				t.Fatal(err)
-			}
-			res.Body.Close()
-			if res.StatusCode != http.StatusNotFound {
-				t.Errorf("HEAD manifest: %s, want 404", res.Status)
+			// Neither the manifest nor the bad layer (under the digest it
+			// claims or the one it has) reached the registry.
+			for _, p := range []string{"manifests/v1", "blobs/" + mm.Want.String(), "blobs/" + mm.Got.String()} {
+				res, err := c.Head(reg.URL() + "/v2/" + repo + "/" + p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				if res.StatusCode != http.StatusNotFound {
+					t.Errorf("HEAD %s: %s, want 404", p, res.Status)
+				}
 			}
 		})
 	}
