@@ -3,6 +3,7 @@ package push
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/schollz/progressbar/v3"
 	"go.podman.io/image/v5/types"
+	"golang.org/x/term"
 )
 
 // reporter turns containers/image progress events into output: live bars
@@ -26,6 +28,7 @@ type reporter struct {
 	active   []*blobState // blobs with a live bar, in start order
 	total    *progressbar.ProgressBar
 	drawn    int // lines of the live region on screen
+	width    int // terminal columns, 0 if unknown
 	lastDraw time.Time
 	start    time.Time
 	sent     int64 // bytes read from sources
@@ -56,6 +59,11 @@ func newReporter(w io.Writer, terminal bool, lineInterval time.Duration, names b
 	}
 	if terminal {
 		r.interval = barInterval
+		if f, ok := w.(*os.File); ok {
+			if cols, _, err := term.GetSize(int(f.Fd())); err == nil {
+				r.width = cols
+			}
+		}
 		max := names.total
 		if max <= 0 {
 			max = -1 // unknown: progressbar shows a spinner
@@ -197,14 +205,27 @@ func (r *reporter) draw() {
 	}
 	lines := 0
 	for _, a := range r.active {
-		fmt.Fprintf(&b, "\r\x1b[K%s\n", strings.TrimLeft(a.bar.String(), "\r"))
+		fmt.Fprintf(&b, "\r\x1b[K%s\n", r.fit(a.bar.String()))
 		lines++
 	}
-	fmt.Fprintf(&b, "\r\x1b[K%s\n\x1b[J", strings.TrimLeft(r.total.String(), "\r"))
+	fmt.Fprintf(&b, "\r\x1b[K%s\n\x1b[J", r.fit(r.total.String()))
 	lines++
 	io.WriteString(r.w, b.String())
 	r.drawn = lines
 	r.lastDraw = time.Now()
+}
+
+// fit trims a bar to one terminal line: a wrapped line would throw off
+// the cursor movements that redraw the live region.
+func (r *reporter) fit(line string) string {
+	line = strings.TrimLeft(line, "\r")
+	if r.width <= 1 {
+		return line
+	}
+	if runes := []rune(line); len(runes) >= r.width {
+		return string(runes[:r.width-1])
+	}
+	return line
 }
 
 // blobNames names the blobs of one source for people.
