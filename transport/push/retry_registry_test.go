@@ -1,0 +1,84 @@
+package push_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nixpush/nixpush/internal/testenv"
+	"github.com/nixpush/nixpush/transport"
+	"github.com/nixpush/nixpush/transport/push"
+)
+
+// TestRetry pushes through a proxy that drops its first connections: the
+// copy fails without retries and succeeds with them.
+func TestRetry(t *testing.T) {
+	reg := testenv.StartRegistry(t)
+	f := newFixture(t, "fixture")
+	ref, err := transport.NewReference(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		retries int
+		wantErr bool
+	}{
+		{"no retries", 0, true},
+		{"two retries", 2, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// containers/image tries HTTPS, then HTTP: dropping two
+			// connections fails a whole attempt.
+			proxy := flakyProxy(t, reg.Host, 2)
+			dest, err := push.ParseReference("docker://" + proxy + "/retry:v1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := append(statelessOpts(t, reg), push.WithRetry(tc.retries, 10*time.Millisecond))
+			_, err = push.CopyImage(context.Background(), ref, dest, opts...)
+			if (err != nil) != tc.wantErr {
+				t.Errorf("err = %v, want error: %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// flakyProxy forwards TCP connections to upstream, but closes the first
+// drop connections as soon as they are accepted.
+func flakyProxy(t *testing.T, upstream string, drop int32) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var n atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if n.Add(1) <= drop {
+				c.Close()
+				continue
+			}
+			go func() {
+				defer c.Close()
+				u, err := net.Dial("tcp", upstream)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				go io.Copy(u, c) //nolint:errcheck // ends with the connection
+				io.Copy(c, u)    //nolint:errcheck // ends with the connection
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
