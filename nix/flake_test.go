@@ -154,6 +154,35 @@ func TestFlakeOutputs(t *testing.T) {
 	}
 }
 
+// TestFlakeLock checks that Nix takes flake.lock as it is: nixpkgs
+// locked to the pinned revision, nothing re-locked (which would need the
+// network).
+func TestFlakeLock(t *testing.T) {
+	f := setupFlake(t)
+	stdout, stderr, err := f.run(t, "flake", "metadata", "--json", f.repo)
+	if err != nil {
+		t.Fatalf("nix flake metadata: %v\n%s", err, stderr)
+	}
+	if strings.Contains(stderr, "input '") {
+		t.Errorf("flake.lock was not taken as it is:\n%s", stderr)
+	}
+	var meta struct {
+		Locks struct {
+			Nodes map[string]struct {
+				Locked   map[string]any `json:"locked"`
+				Original map[string]any `json:"original"`
+			} `json:"nodes"`
+		} `json:"locks"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &meta); err != nil {
+		t.Fatal(err)
+	}
+	n := meta.Locks.Nodes["nixpkgs"]
+	if n.Locked["rev"] != "567a49d1913ce81ac6e9582e3553dd90a955875f" || n.Original["ref"] != "nixos-unstable" {
+		t.Errorf("nixpkgs locked to %v (original %v), want nixos-unstable at 567a49d1", n.Locked, n.Original)
+	}
+}
+
 const flakeSecret = "flake-s3cret-must-not-leak"
 
 // TestFlakePushApp runs the flake's own push app (the layered example's
