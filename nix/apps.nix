@@ -2,9 +2,9 @@
 # "Apps"). Builtins only: each app is a #!/bin/sh script, written by a tiny
 # derivation whose builder is the static nixpush binary (write-app).
 #
-# Every script execs nixpush with the caller's arguments passed through
-# unchanged and never prints them: --dest-creds USER:PASSWORD stays out of
-# every log (nix2container leaked it by echoing "$@").
+# Every script runs "nixpush copy" with the caller's arguments passed
+# through unchanged and never prints them: --dest-creds USER:PASSWORD stays
+# out of every log (nix2container leaked it by echoing "$@").
 #
 #   exe:    the nixpush binary (a store path string)
 #   system: the Nix system the scripts are written on
