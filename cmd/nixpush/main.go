@@ -7,10 +7,17 @@ import (
 	"os/signal"
 	"syscall"
 
+	"go.podman.io/storage/pkg/reexec"
+
 	"github.com/nixpush/nixpush/cmd/nixpush/cli"
 )
 
 func main() {
+	// containers-storage: (podman's local store) re-executes this binary
+	// for some operations; the re-executed copy must run that, not the CLI.
+	if reexec.Init() {
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := cli.New().ExecuteContext(ctx); err != nil {
