@@ -37,9 +37,10 @@ type options struct {
 
 // side holds the settings of one end of a copy.
 type side struct {
-	creds     *types.DockerAuthConfig
-	tlsVerify *bool
-	certDir   string
+	creds      *types.DockerAuthConfig
+	tlsVerify  *bool
+	certDir    string
+	daemonHost string
 }
 
 func makeOptions(opts []Option) (*options, error) {
@@ -112,6 +113,17 @@ func WithSourceCertDir(dir string) Option {
 // WithDestinationCertDir is WithSourceCertDir for the destination.
 func WithDestinationCertDir(dir string) Option {
 	return func(o *options) error { o.dest.certDir = dir; return nil }
+}
+
+// WithSourceDaemonHost talks to the Docker daemon at host (unix:///…,
+// tcp://…) for a docker-daemon: source.
+func WithSourceDaemonHost(host string) Option {
+	return func(o *options) error { o.src.daemonHost = host; return nil }
+}
+
+// WithDestinationDaemonHost is WithSourceDaemonHost for the destination.
+func WithDestinationDaemonHost(host string) Option {
+	return func(o *options) error { o.dest.daemonHost = host; return nil }
 }
 
 // WithRetry retries a failed copy times more, waiting delay between tries
@@ -213,6 +225,9 @@ func (o *options) systemContext(s side) *types.SystemContext {
 		DockerCertPath:   s.certDir,
 		OCICertPath:      s.certDir,
 		BlobInfoCacheDir: o.blobInfoCacheDir,
+
+		DockerDaemonHost:     s.daemonHost,
+		DockerDaemonCertPath: s.certDir,
 	}
 	if s.tlsVerify != nil {
 		sys.DockerInsecureSkipTLSVerify = types.NewOptionalBool(!*s.tlsVerify)
@@ -220,4 +235,16 @@ func (o *options) systemContext(s side) *types.SystemContext {
 		sys.DockerDaemonInsecureSkipTLSVerify = !*s.tlsVerify
 	}
 	return sys
+}
+
+// DestinationSystemContext returns the containers/image settings that opts
+// give a destination registry (auth file, credentials, TLS, certificates,
+// blob-info cache directory), for code that talks to registries through
+// containers/image without copy.Image, such as transport/release.
+func DestinationSystemContext(opts ...Option) (*types.SystemContext, error) {
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return o.systemContext(o.dest), nil
 }

@@ -71,6 +71,14 @@ func CopyImage(ctx context.Context, src, dest types.ImageReference, opts ...Opti
 	defer policy.Destroy() //nolint:errcheck // only frees memory
 
 	srcSys, destSys := o.systemContext(o.src), o.systemContext(o.dest)
+	for _, end := range []struct {
+		ref types.ImageReference
+		sys *types.SystemContext
+	}{{src, srcSys}, {dest, destSys}} {
+		if err := checkDaemonSocket(end.ref, end.sys); err != nil {
+			return nil, err
+		}
+	}
 	if err := addArchiveTags(destSys, dest, o.additionalTags); err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ func newCmdCopy() *cobra.Command {
 		authFile, srcCreds, destCreds string
 		srcTLS, destTLS               bool
 		srcCertDir, destCertDir       string
+		srcDaemon, destDaemon         string
 		digestFile, policy            string
 		retryTimes, parallel          int
 		retryDelay                    time.Duration
@@ -52,6 +53,8 @@ and --dest-creds.`,
 				push.WithAuthFile(authFile),
 				push.WithSourceCertDir(srcCertDir),
 				push.WithDestinationCertDir(destCertDir),
+				push.WithSourceDaemonHost(srcDaemon),
+				push.WithDestinationDaemonHost(destDaemon),
 				push.WithRetry(retryTimes, retryDelay),
 				push.WithPolicyFile(policy),
 				push.WithAdditionalTags(tags...),
@@ -103,6 +106,10 @@ and --dest-creds.`,
 	f.BoolVar(&destTLS, "dest-tls-verify", true, "require HTTPS and verify certificates when talking to the destination registry")
 	f.StringVar(&srcCertDir, "src-cert-dir", "", "use certificates at `DIR` (*.crt, *.cert, *.key) to connect to the source registry")
 	f.StringVar(&destCertDir, "dest-cert-dir", "", "use certificates at `DIR` (*.crt, *.cert, *.key) to connect to the destination registry")
+	// Docker's own clients honour DOCKER_HOST; containers/image does not,
+	// so the flags default to it.
+	f.StringVar(&srcDaemon, "src-daemon-host", os.Getenv("DOCKER_HOST"), "use docker daemon `HOST` for a docker-daemon: source (default $DOCKER_HOST)")
+	f.StringVar(&destDaemon, "dest-daemon-host", os.Getenv("DOCKER_HOST"), "use docker daemon `HOST` for a docker-daemon: destination (default $DOCKER_HOST)")
 	f.StringVar(&digestFile, "digestfile", "", "write the digest of the pushed manifest to `FILE`")
 	f.IntVar(&retryTimes, "retry-times", 0, "number of times to retry a failed copy")
 	f.DurationVar(&retryDelay, "retry-delay", 0, "fixed delay between retries (default exponential backoff from 1s)")
