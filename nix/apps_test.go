@@ -196,16 +196,23 @@ func TestCopyToPodman(t *testing.T) {
 func TestCopyToDockerDaemon(t *testing.T) {
 	e := setup(t)
 	program := e.buildApp(t, "nixpush-test/apps", "copyToDockerDaemon")
-	stdout, stderr, err := runApp(t, program, nil, "--dest-creds", "user:"+appSecret)
+	stdout, stderr, err := runApp(t, program, []string{"DOCKER_HOST="}, "--dest-creds", "user:"+appSecret)
 	noSecret(t, appSecret, stdout, stderr)
+
+	// DOCKER_HOST is honoured, as Docker's own clients do.
+	missing := filepath.Join(t.TempDir(), "docker.sock")
+	_, stderr2, err2 := runApp(t, program, []string{"DOCKER_HOST=unix://" + missing})
+	if err2 == nil || !strings.Contains(stderr2, missing) {
+		t.Errorf("with DOCKER_HOST=unix://%s: %v, want an error naming that socket\n%s", missing, err2, stderr2)
+	}
 	if fi, statErr := os.Stat("/var/run/docker.sock"); statErr == nil && fi.Mode()&os.ModeSocket != 0 {
 		if err != nil {
 			t.Fatalf("copy to the Docker daemon: %v\n%s%s", err, stdout, stderr)
 		}
 		return
 	}
-	// No daemon here: a clear error, before nixpush runs.
-	if err == nil || !strings.Contains(stderr, "no Docker daemon at /var/run/docker.sock") {
+	// No daemon here: a clear error naming the socket, before any work.
+	if err == nil || !strings.Contains(stderr, "no Docker daemon at unix:///var/run/docker.sock") {
 		t.Fatalf("without a daemon: %v, want a clear error\n%s%s", err, stdout, stderr)
 	}
 }
