@@ -1,16 +1,14 @@
 package builder
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/nixpush/nixpush/internal/jsonfield"
 	"github.com/nixpush/nixpush/layers"
 	"github.com/nixpush/nixpush/layers/closure"
 )
@@ -82,7 +80,7 @@ func ReadAttrs(name string) (*Attrs, error) {
 // ParseAttrs decodes the contents of a .attrs.json file.
 func ParseAttrs(b []byte) (*Attrs, error) {
 	var a Attrs
-	if err := decode(b, &a, false); err != nil {
+	if err := jsonfield.Lenient(b, &a); err != nil {
 		return nil, err
 	}
 	if a.Outputs.Out == "" {
@@ -92,27 +90,6 @@ func ParseAttrs(b []byte) (*Attrs, error) {
 		return nil, err
 	}
 	return &a, nil
-}
-
-// decode decodes one JSON value; strict rejects unknown fields. A type
-// error names the field.
-func decode(b []byte, v any, strict bool) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if strict {
-		dec.DisallowUnknownFields()
-	}
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		var se *json.SyntaxError
-		switch {
-		case errors.As(err, &te) && te.Field != "":
-			return fmt.Errorf("%s: expected %s, got JSON %s", te.Field, te.Type, te.Value)
-		case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF):
-			return fmt.Errorf("malformed JSON: %w", err)
-		}
-		return err // an unknown field names itself
-	}
-	return nil
 }
 
 // strictPerms decodes "perms" again, rejecting unknown fields: a
@@ -126,7 +103,7 @@ func strictPerms(b []byte) error {
 		return fmt.Errorf("perms: %w", err)
 	}
 	for i, p := range raw.Perms {
-		if err := decode(p, &layers.Perm{}, true); err != nil {
+		if err := jsonfield.Strict(p, &layers.Perm{}); err != nil {
 			return fmt.Errorf("perms[%d]: %w", i, err)
 		}
 	}
@@ -148,7 +125,7 @@ func (a *Attrs) config() (ocispec.ImageConfig, error) {
 	if len(a.Config) == 0 || string(a.Config) == "null" {
 		return c, nil
 	}
-	if err := decode(a.Config, &c, true); err != nil {
+	if err := jsonfield.Strict(a.Config, &c); err != nil {
 		return c, fmt.Errorf("config: %w", err)
 	}
 	return c, nil

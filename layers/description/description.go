@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/nixpush/nixpush/internal/jsonfield"
 	"github.com/nixpush/nixpush/layers"
 )
 
@@ -131,21 +131,7 @@ func Marshal(v any) ([]byte, error) {
 
 // decode is strict: unknown fields and trailing data are errors, so a typo
 // in a hand-written description is caught, not ignored.
-func decode(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return fmt.Errorf("%s: expected %s, got JSON %s", te.Field, te.Type, te.Value)
-		}
-		return fmt.Errorf("malformed JSON: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("malformed JSON: data after the top-level value")
-	}
-	return nil
-}
+func decode(b []byte, v any) error { return jsonfield.Strict(b, v) }
 
 func checkVersion(v int) error {
 	switch v {
