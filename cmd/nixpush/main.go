@@ -7,15 +7,14 @@ import (
 	"os/signal"
 	"syscall"
 
-	"go.podman.io/storage/pkg/reexec"
-
 	"github.com/nixpush/nixpush/cmd/nixpush/cli"
+	"github.com/nixpush/nixpush/transport/push"
 )
 
 func main() {
 	// containers-storage: (podman's local store) re-executes this binary
 	// for some operations; the re-executed copy must run that, not the CLI.
-	if reexec.Init() {
+	if push.Reexec() {
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
