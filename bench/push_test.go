@@ -109,7 +109,10 @@ func (h *heapSampler) done() float64 {
 // 10,000 files) to an empty local registry, against skopeo copying the
 // same layers from an OCI layout on disk to another empty registry, both
 // as skopeo does by default (gzip on the fly) and with --preserve-digests
-// (uncompressed, like nixpush). Every side gets its own fresh registry.
+// (uncompressed, like nixpush), against crane pushing that layout, and
+// against the registry-bound limit: curl uploading the layout's finished
+// blobs, as many at once as nixpush does. Every side gets its own fresh
+// registry.
 func BenchmarkPushCold(b *testing.B) {
 	total := envInt("NIXPUSH_BENCH_BYTES", 256<<20)
 	files := int(envInt("NIXPUSH_BENCH_FILES", 2500))
@@ -119,21 +122,36 @@ func BenchmarkPushCold(b *testing.B) {
 	pushTo(b, ref, "oci:"+layout+":bench") // the baseline's input, not timed
 	s.hashFiles(b)                         // warm the page cache for every side
 
-	var nixpush, gzip, preserve time.Duration
+	blobs := layoutBlobs(b, layout)
+	var nixpush, gzip, preserve, crane, curl time.Duration
 	var heap float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		regs := []*testenv.Registry{testenv.StartRegistry(b), testenv.StartRegistry(b), testenv.StartRegistry(b)}
+		regs := make([]*testenv.Registry, 5)
+		for j := range regs {
+			regs[j] = testenv.StartRegistry(b)
+		}
 		b.StartTimer()
+		curl += curlUpload(b, regs[3].Host, "bench", blobs, push.DefaultParallel)
 		h := sampleHeap()
 		nixpush += pushTo(b, ref, "docker://"+regs[0].Host+"/bench:cold")
 		heap = max(heap, h.done())
 		gzip += skopeoCopy(b, "oci:"+layout+":bench", "docker://"+regs[1].Host+"/bench:cold")
 		preserve += skopeoCopy(b, "--preserve-digests", "oci:"+layout+":bench", "docker://"+regs[2].Host+"/bench:cold")
+		crane += cranePush(b, layout, regs[4].Host+"/bench:cold")
 	}
 	b.StopTimer()
 	n := float64(b.N)
+	size := fmt.Sprintf("%s, %d files, %d layers", mib(s.bytes), s.files, len(s.paths))
+	result("cold-push-vs-curl", nixpush, curl, fmt.Sprintf("target <= 1.2; curl uploading the finished blobs, %d at once; %s", push.DefaultParallel, size))
+	result("cold-push-vs-skopeo-preserve", nixpush, preserve, "skopeo copy --preserve-digests oci: of the same layers; "+size)
+	result("cold-push-vs-skopeo-gzip", nixpush, gzip, "skopeo copy oci: of the same layers, gzip on the fly; "+size)
+	result("cold-push-vs-crane", nixpush, crane, "crane push of the same OCI layout; "+size)
+	b.ReportMetric(curl.Seconds()/n, "curl-s")
+	b.ReportMetric(crane.Seconds()/n, "crane-s")
+	b.ReportMetric(float64(nixpush)/float64(curl), "x-curl")
+	b.ReportMetric(float64(nixpush)/float64(crane), "x-crane")
 	b.ReportMetric(nixpush.Seconds()/n, "nixpush-s")
 	b.ReportMetric(gzip.Seconds()/n, "skopeo-gzip-s")
 	b.ReportMetric(preserve.Seconds()/n, "skopeo-preserve-s")
@@ -141,8 +159,8 @@ func BenchmarkPushCold(b *testing.B) {
 	b.ReportMetric(float64(nixpush)/float64(preserve), "x-skopeo-preserve")
 	b.ReportMetric(float64(s.bytes)/nixpush.Seconds()*n/1e6, "nixpush-MB/s")
 	b.ReportMetric(heap, "max-heap-MiB")
-	b.Logf("%d files, %d bytes in %d layers; nixpush %v, skopeo (gzip) %v, skopeo --preserve-digests %v over %d runs; largest Go heap %.1f MiB",
-		s.files, s.bytes, len(s.paths), nixpush, gzip, preserve, b.N, heap)
+	b.Logf("%d files, %d bytes in %d layers; nixpush %v, curl %v, skopeo (gzip) %v, skopeo --preserve-digests %v, crane %v over %d runs; largest Go heap %.1f MiB",
+		s.files, s.bytes, len(s.paths), nixpush, curl, gzip, preserve, crane, b.N, heap)
 }
 
 // BenchmarkPushWarm: re-pushing a 100-layer image whose blobs all exist,
@@ -150,7 +168,8 @@ func BenchmarkPushCold(b *testing.B) {
 // NIXPUSH_BENCH_RTT_MS (default 20) milliseconds like a remote registry.
 // Measures the wall time and requests for containers/image's default of 6
 // parallel blobs, for nixpush's default and for 32, and for skopeo
-// re-pushing the same layers from an OCI layout.
+// re-pushing the same layers from an OCI layout; then nixpush and skopeo
+// again straight to the registry on loopback.
 func BenchmarkPushWarm(b *testing.B) {
 	const nLayers = 100
 	rtt := time.Duration(envInt("NIXPUSH_BENCH_RTT_MS", 20)) * time.Millisecond
@@ -175,6 +194,10 @@ func BenchmarkPushWarm(b *testing.B) {
 	}
 	runs = append(runs, run{"skopeo", func() time.Duration {
 		return skopeoCopy(b, "--preserve-digests", "oci:"+layout+":bench", "docker://"+proxy+"/skopeo:warm")
+	}}, run{"nixpush-loopback", func() time.Duration {
+		return pushTo(b, ref, "docker://"+reg.Host+"/bench:warm")
+	}}, run{"skopeo-loopback", func() time.Duration {
+		return skopeoCopy(b, "--preserve-digests", "oci:"+layout+":bench", "docker://"+reg.Host+"/skopeo:warm")
 	}})
 	wall := make([]time.Duration, len(runs))
 	reqs := make([]int, len(runs))
@@ -204,7 +227,12 @@ func BenchmarkPushWarm(b *testing.B) {
 		b.ReportMetric(float64(reqs[j])/n, r.name+"-requests")
 	}
 	b.ReportMetric(float64(wall[1])/float64(wall[0]), "x-p6")
-	b.ReportMetric(float64(wall[1])/float64(wall[len(runs)-1]), "x-skopeo")
+	b.ReportMetric(float64(wall[1])/float64(wall[3]), "x-skopeo")
+	b.ReportMetric(float64(wall[4])/float64(wall[5]), "x-skopeo-loopback")
+	result("warm-repush-100-layers-loopback", wall[4]/time.Duration(b.N), wall[5]/time.Duration(b.N),
+		fmt.Sprintf("target nixpush < 0.5 s; baseline skopeo copy --preserve-digests oci:; requests: nixpush %d, skopeo %d", reqs[4]/b.N, reqs[5]/b.N))
+	result(fmt.Sprintf("warm-repush-100-layers-rtt%dms", rtt.Milliseconds()), wall[1]/time.Duration(b.N), wall[3]/time.Duration(b.N),
+		fmt.Sprintf("baseline skopeo copy --preserve-digests oci:; requests: nixpush %d, skopeo %d; nixpush at containers/image's default parallelism of 6: %.3f s", reqs[1]/b.N, reqs[3]/b.N, wall[0].Seconds()/float64(b.N)))
 	b.Logf("%d layers, %v simulated round trip; wall per run: %v; requests per run: %v", nLayers, rtt, wall, reqs)
 }
 

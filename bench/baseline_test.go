@@ -1,0 +1,170 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nixpush/nixpush/internal/testenv"
+)
+
+// result prints one benchmark figure as bench/run collects it:
+// "name: nixpush X s, baseline Y s, ratio Z (notes)".
+func result(name string, nixpush, baseline time.Duration, notes string) {
+	fmt.Printf("%s: nixpush %.3f s, baseline %.3f s, ratio %.2f (%s)\n",
+		name, nixpush.Seconds(), baseline.Seconds(), nixpush.Seconds()/baseline.Seconds(), notes)
+}
+
+// layoutBlobs returns every blob file of an OCI layout: what a minimal
+// client would upload to push everything the layout holds.
+func layoutBlobs(tb testing.TB, layout string) []string {
+	tb.Helper()
+	files, err := filepath.Glob(filepath.Join(layout, "blobs", "sha256", "*"))
+	if err != nil || len(files) == 0 {
+		tb.Fatalf("no blobs in %s: %v", layout, err)
+	}
+	return files
+}
+
+// curlUpload is the registry-bound limit: it uploads each finished blob
+// file to host/repo with curl, parallel at a time, as a monolithic upload
+// (POST to open a session, one PUT ?digest= streaming the file), and
+// returns the wall time. Nothing is hashed, read twice or checked first.
+func curlUpload(tb testing.TB, host, repo string, files []string, parallel int) time.Duration {
+	tb.Helper()
+	bin := testenv.Tool(tb, "curl")
+	work := make(chan string)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	t0 := time.Now()
+	for w := 0; w < parallel; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range work {
+				if err := curlBlob(bin, host, repo, f); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, f := range files {
+		work <- f
+	}
+	close(work)
+	wg.Wait()
+	d := time.Since(t0)
+	if firstErr != nil {
+		tb.Fatal(firstErr)
+	}
+	return d
+}
+
+func curlBlob(bin, host, repo, file string) error {
+	out, err := exec.Command(bin, "-sS", "-f", "-X", "POST", "-o", "/dev/null", "-w", "%header{location}",
+		"http://"+host+"/v2/"+repo+"/blobs/uploads/").Output()
+	if err != nil {
+		return fmt.Errorf("curl POST %s: %w", repo, exitErr(err))
+	}
+	loc := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(loc, "http") {
+		loc = "http://" + host + loc
+	}
+	sep := "?"
+	if strings.Contains(loc, "?") {
+		sep = "&"
+	}
+	// The file name in an OCI layout is the digest's hex.
+	u := loc + sep + "digest=sha256:" + filepath.Base(file)
+	if out, err := exec.Command(bin, "-sS", "-f", "-o", "/dev/null", "-H", "Expect:",
+		"-H", "Content-Type: application/octet-stream", "-T", file, u).CombinedOutput(); err != nil {
+		return fmt.Errorf("curl PUT %s: %w\n%s", file, err, out)
+	}
+	return nil
+}
+
+func exitErr(err error) error {
+	if ee, ok := err.(*exec.ExitError); ok && len(ee.Stderr) > 0 {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
+	}
+	return err
+}
+
+// cranePush pushes an OCI layout with crane (NIXPUSH_BENCH_CRANE, else
+// crane on PATH) and returns the wall time.
+func cranePush(tb testing.TB, layout, dest string) time.Duration {
+	tb.Helper()
+	bin := os.Getenv("NIXPUSH_BENCH_CRANE")
+	if bin == "" {
+		bin = testenv.Tool(tb, "crane")
+	}
+	cmd := exec.Command(bin, "push", "--insecure", layout, dest)
+	cmd.Env = append(os.Environ(), "HOME="+tb.TempDir())
+	t0 := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("crane push %s %s: %v\n%s", layout, dest, err, out)
+	}
+	return time.Since(t0)
+}
+
+// nixpushBin returns the nixpush binary: NIXPUSH_BENCH_BIN (bench/run
+// builds it), else one built for this test binary.
+func nixpushBin(tb testing.TB) string {
+	tb.Helper()
+	if p := os.Getenv("NIXPUSH_BENCH_BIN"); p != "" {
+		return p
+	}
+	return filepath.Join(testenv.NixpushDir(tb), "bin", "nixpush")
+}
+
+// runNixpush runs the nixpush binary and returns its wall time and peak
+// resident memory in MiB.
+func runNixpush(tb testing.TB, args ...string) (time.Duration, float64) {
+	tb.Helper()
+	cmd := exec.Command(nixpushBin(tb), args...)
+	t0 := time.Now()
+	out, err := cmd.CombinedOutput()
+	d := time.Since(t0)
+	if err != nil {
+		tb.Fatalf("nixpush %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	var rss float64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = float64(ru.Maxrss) / 1024 // kB on Linux
+	}
+	return d, rss
+}
+
+// addStorePath adds dir to the Nix store, deletes dir, and deletes the
+// store path again when the benchmark ends.
+func addStorePath(tb testing.TB, dir string) string {
+	tb.Helper()
+	out, err := exec.Command(testenv.Tool(tb, "nix-store"), "--add", dir).Output()
+	if err != nil {
+		tb.Fatalf("nix-store --add %s: %v", dir, exitErr(err))
+	}
+	sp := strings.TrimSpace(string(out))
+	tb.Cleanup(func() {
+		if out, err := exec.Command("nix-store", "--delete", sp).CombinedOutput(); err != nil {
+			tb.Errorf("nix-store --delete %s: %v\n%s", sp, err, out)
+		}
+	})
+	if err := os.RemoveAll(dir); err != nil {
+		tb.Fatal(err)
+	}
+	return sp
+}
+
+// mib formats a byte count.
+func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
