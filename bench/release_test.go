@@ -1,0 +1,263 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nixpush/nixpush/internal/testenv"
+	"github.com/nixpush/nixpush/layers"
+	"github.com/nixpush/nixpush/layers/description"
+	"github.com/nixpush/nixpush/transport/push"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// storePath writes nFiles files of about total bytes in all into a
+// directory called name, pseudo-random from seed (one 8 MiB block read at
+// varying offsets, so memory stays small), adds it to the Nix store and
+// returns it as a layer path. The store path is deleted when tb ends.
+func storePath(tb testing.TB, name string, seed byte, nFiles int, total int64) layers.Path {
+	tb.Helper()
+	dir := filepath.Join(tb.TempDir(), name)
+	block := make([]byte, 8<<20)
+	rng := rand.New(rand.NewChaCha8([32]byte{seed, 0xbe}))
+	for i := range block {
+		block[i] = byte(rng.Uint32())
+	}
+	size := total / int64(nFiles)
+	for f := 0; f < nFiles; f++ {
+		p := filepath.Join(dir, fmt.Sprintf("d%02d", f%16), fmt.Sprintf("file-%05d", f))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		fh, err := os.Create(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		off := (int64(f) * 4099) % int64(len(block)/2)
+		for left := size; left > 0; {
+			n := min(left, int64(len(block))-off)
+			if _, err := fh.Write(block[off : off+n]); err != nil {
+				tb.Fatal(err)
+			}
+			left -= n
+			off = 0
+		}
+		if err := fh.Close(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	sp := addStorePath(tb, dir)
+	q := func(flag string) string {
+		out, err := exec.Command("nix-store", "-q", flag, sp).Output()
+		if err != nil {
+			tb.Fatalf("nix-store -q %s %s: %v", flag, sp, exitErr(err))
+		}
+		return strings.TrimSpace(string(out))
+	}
+	narSize, err := strconv.ParseUint(q("--size"), 10, 64)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return layers.Path{Path: sp, NarHash: q("--hash"), NarSize: narSize}
+}
+
+// describedLayer hashes a one-store-path layer as buildImage would.
+func describedLayer(tb testing.TB, p layers.Path) description.Layer {
+	tb.Helper()
+	spec := layers.Spec{Paths: []layers.Path{p}, MTime: layers.DefaultMTime}
+	d, size, err := layers.Digest(context.Background(), spec)
+	if err != nil {
+		tb.Fatalf("layer of %s: %v", p.Path, err)
+	}
+	return description.Layer{
+		Spec: spec, Digest: d, DiffID: d, Size: size,
+		MediaType: description.MediaTypeLayer,
+		History:   description.History{CreatedBy: "bench layer " + filepath.Base(p.Path)},
+	}
+}
+
+// writeDescription writes an image description of ls and returns its path.
+func writeDescription(tb testing.TB, name string, ls []description.Layer) string {
+	tb.Helper()
+	img := &description.Image{
+		Version: description.Version, Name: name, Tag: "v1",
+		Architecture: "amd64", OS: "linux",
+		Created: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC),
+		Config:  ocispec.ImageConfig{Entrypoint: []string{"/bin/" + name}},
+		Layers:  ls,
+	}
+	if err := img.Validate(); err != nil {
+		tb.Fatalf("description of %s: %v", name, err)
+	}
+	b, err := description.Marshal(img)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := filepath.Join(tb.TempDir(), name+".json")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// requirePushCommand skips when the nixpush binary has no push command.
+func requirePushCommand(tb testing.TB) {
+	tb.Helper()
+	if out, err := exec.Command(nixpushBin(tb), "push", "--help").CombinedOutput(); err != nil || !strings.Contains(string(out), "--plan") {
+		tb.Skipf("this nixpush has no push --plan command: %v\n%s", err, out)
+	}
+}
+
+// benchRelease pushes a release of nImages images, each to its own
+// repository, with one `nixpush push`, against pushing them one by one
+// with `nixpush copy` and against curl uploading only the release's unique
+// blobs once. Every image has the same four base layers (half of total)
+// and one layer of its own (the other half, split among the images).
+func benchRelease(tb testing.TB, nImages int, total int64) {
+	tb.Helper()
+	testenv.RequireNix(tb)
+	requirePushCommand(tb)
+	files := func(n int64) int { return int(max(1, n>>20)) } // about 1 MiB files
+	var base []description.Layer
+	for i := 0; i < 4; i++ {
+		p := storePath(tb, fmt.Sprintf("nixpush-bench-base-%d", i), byte(i), files(total/8), total/8)
+		base = append(base, describedLayer(tb, p))
+	}
+	appBytes := total / 2 / int64(nImages)
+	var plan struct {
+		Images []map[string]any `json:"images"`
+	}
+	descs := make([]string, nImages)
+	regs := []*testenv.Registry{testenv.StartRegistry(tb), testenv.StartRegistry(tb), testenv.StartRegistry(tb)}
+	for i := range descs {
+		name := fmt.Sprintf("app-%02d", i)
+		p := storePath(tb, "nixpush-bench-"+name, byte(100+i), files(appBytes), appBytes)
+		descs[i] = writeDescription(tb, name, append(append([]description.Layer{}, base...), describedLayer(tb, p)))
+		plan.Images = append(plan.Images, map[string]any{
+			"image":        descs[i],
+			"destinations": []string{"docker://" + regs[0].Host + "/" + name + ":v1"},
+		})
+	}
+	dir := tb.TempDir()
+	planFile, reportFile := filepath.Join(dir, "plan.json"), filepath.Join(dir, "report.json")
+	b, err := json.Marshal(plan)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(planFile, b, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	// The baseline's input, not timed: every blob of the release, once.
+	layout := filepath.Join(dir, "oci")
+	for i, d := range descs {
+		runNixpush(tb, "copy", "-q", "nix:"+d, fmt.Sprintf("oci:%s:app-%02d", layout, i))
+	}
+	blobs := layoutBlobs(tb, layout)
+	var unique int64
+	for _, f := range blobs {
+		st, err := os.Stat(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		unique += st.Size()
+	}
+
+	curl := curlUpload(tb, regs[2].Host, "release", blobs, push.DefaultParallel)
+	release, rss := runNixpush(tb, "push", "-q", "--dest-tls-verify=false", "--report", reportFile, "--plan", planFile)
+	var oneByOne time.Duration
+	for i, d := range descs {
+		t, _ := runNixpush(tb, "copy", "-q", "--dest-tls-verify=false", "nix:"+d, fmt.Sprintf("docker://%s/app-%02d:v1", regs[1].Host, i))
+		oneByOne += t
+	}
+
+	var report struct {
+		Totals struct {
+			Uploaded, Mounted, Skipped struct {
+				Blobs int
+				Bytes int64
+			}
+		}
+	}
+	if b, err := os.ReadFile(reportFile); err != nil {
+		tb.Fatalf("reading the push report: %v", err)
+	} else if err := json.Unmarshal(b, &report); err != nil {
+		tb.Fatalf("push report: %v", err)
+	}
+	up := report.Totals.Uploaded
+	size := fmt.Sprintf("%d images, %s unique in %d blobs, %s pushed in all", nImages, mib(unique), len(blobs),
+		mib(int64(nImages)*(total/2+appBytes)))
+	result(fmt.Sprintf("release-%d-images-vs-unique-bytes", nImages), release, curl,
+		fmt.Sprintf("target <= 1.2; curl uploading each unique blob once, %d at once; %s; nixpush uploaded %d blobs (%s), mounted %d, peak RSS %.0f MiB",
+			push.DefaultParallel, size, up.Blobs, mib(up.Bytes), report.Totals.Mounted.Blobs, rss))
+	result(fmt.Sprintf("release-%d-images-vs-one-by-one", nImages), release, oneByOne,
+		fmt.Sprintf("nixpush copy of each image in turn; %s", size))
+	if up.Bytes > unique {
+		tb.Errorf("the release uploaded %d bytes, more than its %d unique bytes", up.Bytes, unique)
+	}
+}
+
+// BenchmarkRelease: a 20-image release (default 256 MiB of unique bytes;
+// NIXPUSH_BENCH_RELEASE_BYTES changes it, bench/release.sh --full runs
+// 1 GiB) pushed with nixpush push, against one `nixpush copy` per image
+// and against curl uploading the unique blobs once. Target: within 1.2×
+// of the curl time.
+func BenchmarkRelease(b *testing.B) {
+	total := envInt("NIXPUSH_BENCH_RELEASE_BYTES", 256<<20)
+	for i := 0; i < b.N; i++ {
+		benchRelease(b, 20, total)
+	}
+}
+
+// benchBigLayer pushes an image of one store path of size bytes with the
+// nixpush binary to an empty registry, reporting its peak RSS and its time
+// against curl uploading the same finished layer blob.
+func benchBigLayer(tb testing.TB, size int64) {
+	tb.Helper()
+	testenv.RequireNix(tb)
+	nFiles := int(max(1, size/(64<<20))) // 64 MiB files
+	p := storePath(tb, "nixpush-bench-big", 0xb1, nFiles, size)
+	desc := writeDescription(tb, "big", []description.Layer{describedLayer(tb, p)})
+	regs := []*testenv.Registry{testenv.StartRegistry(tb), testenv.StartRegistry(tb)}
+	t, rss := runNixpush(tb, "copy", "-q", "--dest-tls-verify=false", "nix:"+desc, "docker://"+regs[0].Host+"/big:v1")
+
+	layout := filepath.Join(tb.TempDir(), "oci")
+	_, ociRSS := runNixpush(tb, "copy", "-q", "nix:"+desc, "oci:"+layout+":big")
+	curl := curlUpload(tb, regs[1].Host, "big", layoutBlobs(tb, layout), push.DefaultParallel)
+	if err := os.RemoveAll(layout); err != nil {
+		tb.Fatal(err)
+	}
+	name := fmt.Sprintf("push-%s-layer", strings.ReplaceAll(mib(size), " ", ""))
+	const target = 100
+	fmt.Printf("peak-rss-%s: nixpush %.1f MiB, baseline %d MiB, ratio %.2f (baseline is the target; %d files; writing the same layer to oci: peaks at %.1f MiB)\n",
+		name, rss, target, rss/target, nFiles, ociRSS)
+	result(name+"-vs-curl", t, curl, "curl uploading the finished layer blob")
+	if rss >= target {
+		tb.Errorf("peak RSS %.1f MiB, target < %d MiB", rss, target)
+	}
+}
+
+// BenchmarkBigLayer: peak resident memory of `nixpush copy` pushing a
+// one-layer image whose layer is NIXPUSH_BENCH_LAYER_BYTES (default
+// 512 MiB; bench/release.sh --full: 4 GiB). Target: under 100 MiB.
+func BenchmarkBigLayer(b *testing.B) {
+	size := envInt("NIXPUSH_BENCH_LAYER_BYTES", 512<<20)
+	for i := 0; i < b.N; i++ {
+		benchBigLayer(b, size)
+	}
+}
+
+// TestReleaseBenchSmall runs the release and big-layer benchmarks' code
+// on tiny store paths, so every test run exercises it.
+func TestReleaseBenchSmall(t *testing.T) {
+	t.Run("big layer", func(t *testing.T) { benchBigLayer(t, 4<<20) })
+	t.Run("release", func(t *testing.T) { benchRelease(t, 3, 8<<20) })
+}
