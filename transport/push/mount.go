@@ -41,21 +41,17 @@ func premount(ctx context.Context, src, dest types.ImageReference, srcSys, destS
 	defer img.Close()
 	blobs := append(img.LayerInfos(), img.ConfigInfo())
 
-	cache := memory.New()
-	scope := types.BICTransportScope{Opaque: domain}
+	var candidates []reference.Named
 	for _, r := range repos {
 		repo, err := mountRepo(domain, r)
 		if err != nil {
 			return err
 		}
-		for _, b := range blobs {
-			cache.RecordKnownLocation(docker.Transport, scope, b.Digest, types.BICLocationReference{Opaque: repo.Name()})
-		}
+		candidates = append(candidates, repo)
 	}
-	for _, b := range blobs {
-		if !recordCompressor(cache, b.Digest, compressorName(b.MediaType)) {
-			return errors.New("mount-from: this build's containers/image blob-info cache cannot be seeded; please report it")
-		}
+	cache, err := MountCandidates(candidates, blobs)
+	if err != nil {
+		return fmt.Errorf("mount-from: %w", err)
 	}
 
 	d, err := dest.NewImageDestination(ctx, destSys)
@@ -74,6 +70,28 @@ func premount(ctx context.Context, src, dest types.ImageReference, srcSys, destS
 		})
 	}
 	return g.Wait()
+}
+
+// MountCandidates returns an in-memory blob-info cache that tells
+// containers/image's docker destination that each of blobs may be in each
+// of repos (all on the destination's registry). TryReusingBlob with this
+// cache checks the destination repository (HEAD), then each candidate
+// (HEAD), and mounts from the first that has the blob (POST
+// ?mount=DIGEST&from=REPO), never mount without from.
+func MountCandidates(repos []reference.Named, blobs []types.BlobInfo) (types.BlobInfoCache, error) {
+	cache := memory.New()
+	for _, repo := range repos {
+		scope := types.BICTransportScope{Opaque: reference.Domain(repo)}
+		for _, b := range blobs {
+			cache.RecordKnownLocation(docker.Transport, scope, b.Digest, types.BICLocationReference{Opaque: reference.TrimNamed(repo).Name()})
+		}
+	}
+	for _, b := range blobs {
+		if !recordCompressor(cache, b.Digest, compressorName(b.MediaType)) {
+			return nil, errors.New("this build's containers/image blob-info cache cannot be seeded; please report it")
+		}
+	}
+	return cache, nil
 }
 
 // recordCompressor records in cache which compression the blob d has.

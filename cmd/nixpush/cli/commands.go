@@ -14,6 +14,7 @@ func commands() []*cobra.Command {
 		newCmdVersion(),
 		// push side (transport/)
 		newCmdCopy(),
+		newCmdPush(),
 		newCmdInspect(),
 	}
 }

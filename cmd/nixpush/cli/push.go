@@ -1,0 +1,157 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/nixpush/nixpush/transport/push"
+	"github.com/nixpush/nixpush/transport/release"
+)
+
+func newCmdPush() *cobra.Command {
+	var (
+		authFile, destCreds, destCertDir string
+		destTLS, keepGoing, quiet        bool
+		plans                            []string
+		reportFile                       string
+		retryTimes, parallel             int
+		retryDelay, progressInterval     time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "push [flags] [IMAGE DEST...]...",
+		Short: "Push many nix: images, each to one or more tags, registries and repositories, in one run",
+		Long: `push pushes a release: many image descriptions, each to one or more
+docker://REGISTRY/REPO:TAG destinations, in one process. Images and their
+destinations come from arguments (an image, then its destinations, then the
+next image: every argument that starts with docker:// is a destination of the
+image before it) and from --plan files, which nix/plan.nix writes:
+
+  {"images": [{"image": "/nix/store/…-image-app.json",
+               "destinations": ["docker://registry.example.com/app:v1", …]}, …]}
+
+Each unique blob is checked once per repository and uploaded at most once per
+registry; other repositories of that registry get it by a cross-repository
+mount (POST ?mount=&from=), or by an upload if the registry refuses. A
+manifest is written only once all of its blobs are in place, then its tags.
+One pool of --parallel operations serves the whole run. Dropped connections,
+timeouts, 408, 429 and 5xx are retried with exponential backoff and jitter
+(the blob is streamed again from /nix/store); refused credentials, a missing
+repository and a digest mismatch fail at once.
+
+Progress and a summary go to stderr. stdout gets one line per pushed tag:
+"DIGEST REGISTRY/REPO:TAG". --report writes the summary as JSON, with each
+image's manifest digest (for signing). The exit code is non-zero unless every
+image reached every destination; --keep-going lets the other images finish
+when one fails.`,
+		Example: `  nixpush push nix:$(nix-build -A app) docker://registry.example.com/app:v1 docker://registry.example.com/app:latest \
+               nix:$(nix-build -A worker) docker://registry.example.com/worker:v1
+  nixpush push --plan $(nix-build -A plan) --report release.json --keep-going
+  nixpush push --authfile ci-auth.json --plan plan.json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			images, err := pushImages(plans, args)
+			if err != nil {
+				return err
+			}
+			if authFile == "" {
+				authFile = os.Getenv("REGISTRY_AUTH_FILE")
+			}
+			regOpts := []push.Option{push.WithAuthFile(authFile), push.WithDestinationCertDir(destCertDir)}
+			if cmd.Flags().Changed("dest-tls-verify") {
+				regOpts = append(regOpts, push.WithDestinationTLSVerify(destTLS))
+			}
+			if destCreds != "" {
+				user, password, err := push.ParseCredentials(destCreds)
+				if err != nil {
+					return err
+				}
+				regOpts = append(regOpts, push.WithDestinationCredentials(user, password))
+			}
+			opts := []release.Option{
+				release.WithRegistryOptions(regOpts...),
+				release.WithParallel(parallel),
+				release.WithRetry(retryTimes, retryDelay),
+				release.WithKeepGoing(keepGoing),
+			}
+			stderr := cmd.ErrOrStderr()
+			if !quiet {
+				tty := stderr == os.Stderr && term.IsTerminal(int(os.Stderr.Fd()))
+				opts = append(opts, release.WithProgress(stderr, tty, progressInterval))
+			}
+			rep, pushErr := release.Push(cmd.Context(), images, opts...)
+			if rep == nil {
+				return pushErr
+			}
+			if !quiet {
+				rep.WriteSummary(stderr) //nolint:errcheck // best effort, like progress
+			}
+			if reportFile != "" {
+				if err := rep.WriteFile(reportFile); err != nil {
+					return errors.Join(pushErr, err)
+				}
+			}
+			out := cmd.OutOrStdout()
+			for _, img := range rep.Images {
+				for _, d := range img.Destinations {
+					if d.Status == release.StatusPushed {
+						fmt.Fprintf(out, "%s %s\n", img.Digest, d.Reference)
+					}
+				}
+			}
+			return pushErr
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&plans, "plan", nil, "read images and destinations from the plan `FILE` (JSON, see nix/plan.nix); repeatable")
+	f.StringVar(&reportFile, "report", "", "write what was pushed (digests, tags, totals) as JSON to `FILE`")
+	f.BoolVar(&keepGoing, "keep-going", false, "when an image fails, let the others finish (the exit code still says it failed)")
+	f.StringVar(&authFile, "authfile", "", "path of the authentication `FILE` (default $REGISTRY_AUTH_FILE, then the usual auth.json and docker config.json)")
+	f.StringVar(&destCreds, "dest-creds", "", "use `USER[:PASSWORD]` for every destination registry (prefer --authfile for several)")
+	f.BoolVar(&destTLS, "dest-tls-verify", true, "require HTTPS and verify certificates when talking to the registries")
+	f.StringVar(&destCertDir, "dest-cert-dir", "", "use certificates at `DIR` (*.crt, *.cert, *.key) to connect to the registries")
+	f.IntVar(&retryTimes, "retry-times", release.DefaultRetryTimes, "retries of each failed registry operation")
+	f.DurationVar(&retryDelay, "retry-delay", release.DefaultRetryDelay, "first retry delay; it doubles on each retry, with jitter")
+	f.IntVar(&parallel, "parallel", push.DefaultParallel, "registry operations at once, for the whole run")
+	f.DurationVar(&progressInterval, "progress-interval", 5*time.Second, "how often a progress line is printed when stderr is not a terminal")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print no progress and no summary")
+	return cmd
+}
+
+// pushImages reads the plan files, then the arguments: an image, then the
+// docker:// destinations that follow it.
+func pushImages(plans, args []string) ([]release.Image, error) {
+	var images []release.Image
+	for _, p := range plans {
+		plan, err := release.ReadPlan(p)
+		if err != nil {
+			return nil, err
+		}
+		images = append(images, plan.Images...)
+	}
+	fromPlans := len(images)
+	for _, a := range args {
+		if strings.HasPrefix(a, "docker://") {
+			if len(images) == fromPlans {
+				return nil, fmt.Errorf("destination %s comes before any image argument", a)
+			}
+			last := &images[len(images)-1]
+			last.Destinations = append(last.Destinations, a)
+			continue
+		}
+		images = append(images, release.Image{Source: a})
+	}
+	if len(images) == 0 {
+		return nil, errors.New("nothing to push: give IMAGE DEST... arguments or --plan FILE")
+	}
+	for _, img := range images {
+		if len(img.Destinations) == 0 {
+			return nil, fmt.Errorf("image %s: no docker:// destinations follow it", img.Source)
+		}
+	}
+	return images, nil
+}

@@ -1,0 +1,106 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/nixpush/nixpush/internal/testenv"
+	"github.com/nixpush/nixpush/layers"
+	"github.com/nixpush/nixpush/transport"
+	"github.com/nixpush/nixpush/transport/release"
+	"github.com/nixpush/nixpush/transport/transporttest"
+)
+
+// TestPush pushes two images, one from arguments and one from a plan
+// file, to a TLS registry with auth, and checks stdout, the report and
+// that the password appears nowhere.
+func TestPush(t *testing.T) {
+	const user, password = "nixpush", "s3cret-Release-pw"
+	reg := testenv.StartRegistry(t, testenv.WithTLSAuth(user, password))
+	bin := buildNixpush(t)
+	desc1, built1 := fixture(t)
+	p := transporttest.AddStorePath(t, "cli-push-second", map[string]transporttest.File{
+		"bin/second": {Data: "#!/bin/sh\necho second\n", Exec: true},
+	})
+	img2 := transporttest.Describe(t, "second", ocispec.ImageConfig{Cmd: []string{p.Path + "/bin/second"}},
+		[]transporttest.Layer{{Paths: []layers.Path{p}}})
+	built2, err := transport.Build(img2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc2 := transporttest.Write(t, img2)
+	dir := t.TempDir()
+	plan, _ := json.Marshal(release.Plan{Images: []release.Image{{
+		Source: desc2, Destinations: []string{"docker://" + reg.Host + "/second:v1", "docker://" + reg.Host + "/other/second:v1"},
+	}}})
+	planFile := filepath.Join(dir, "plan.json")
+	if err := os.WriteFile(planFile, plan, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reportFile := filepath.Join(dir, "report.json")
+	auth := reg.AuthFile(t)
+	certs := "--dest-cert-dir=" + reg.CertDir
+
+	t.Run("wrong password fails fast", func(t *testing.T) {
+		r := run(t, bin, nil, "push", certs, "--dest-creds", user+":wrong-"+password, "--retry-delay=10ms",
+			"nix:"+desc1, "docker://"+reg.Host+"/first:v1")
+		if r.err == nil {
+			t.Fatalf("push succeeded with a wrong password")
+		}
+		if !strings.Contains(r.stderr, "refused the credentials") || strings.Contains(r.stderr, "retrying") {
+			t.Errorf("stderr does not fail fast on refused credentials:\n%s", r.stderr)
+		}
+		if strings.Contains(r.stderr+r.stdout, password) {
+			t.Errorf("the password appears in the output")
+		}
+	})
+
+	r := run(t, bin, nil, "push", certs, "--authfile", auth, "--plan", planFile, "--report", reportFile,
+		"nix:"+desc1, "docker://"+reg.Host+"/first:v1", "docker://"+reg.Host+"/first:latest")
+	if r.err != nil {
+		t.Fatalf("push: %v\n%s", r.err, r.stderr)
+	}
+	want := []string{
+		fmt.Sprintf("%s %s/second:v1", built2.ManifestDigest, reg.Host),
+		fmt.Sprintf("%s %s/other/second:v1", built2.ManifestDigest, reg.Host),
+		fmt.Sprintf("%s %s/first:v1", built1.ManifestDigest, reg.Host),
+		fmt.Sprintf("%s %s/first:latest", built1.ManifestDigest, reg.Host),
+	}
+	if got := strings.Split(strings.TrimSpace(r.stdout), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, strings.Join(want, "\n"))
+	}
+	if !strings.Contains(r.stderr, "2/2 images pushed") {
+		t.Errorf("no summary on stderr:\n%s", r.stderr)
+	}
+	b, err := os.ReadFile(reportFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep release.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, b)
+	}
+	if len(rep.Images) != 2 || rep.Images[0].Digest != built2.ManifestDigest || rep.Images[1].Status != release.StatusPushed ||
+		rep.Totals.Uploaded.Blobs != 4 || rep.Totals.Mounted.Blobs != 2 || rep.Totals.Manifests != 4 {
+		t.Errorf("report:\n%s", b)
+	}
+
+	t.Run("usage errors", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"push"},
+			{"push", "docker://" + reg.Host + "/x:v1"},
+			{"push", "nix:" + desc1},
+			{"push", "nix:" + desc1, "docker://" + reg.Host + "/x"},
+		} {
+			if r := run(t, bin, nil, args...); r.err == nil {
+				t.Errorf("%v succeeded", args)
+			}
+		}
+	})
+}

@@ -1,0 +1,91 @@
+package release
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"go.podman.io/image/v5/docker/reference"
+)
+
+// Plan is a plan file: the images of a release and where each goes. Nix
+// writes it with nix/plan.nix:
+//
+//	{"images": [{"image": "/nix/store/…-image-app.json",
+//	             "destinations": ["docker://registry.example.com/app:v1", …]}, …]}
+type Plan struct {
+	Images []Image `json:"images"`
+}
+
+// Image is one image of a release.
+type Image struct {
+	// Source is the path of the image description (nix: is optional).
+	Source string `json:"image"`
+	// Destinations are registry references with a tag:
+	// "docker://REGISTRY/REPO:TAG" (docker:// is optional).
+	Destinations []string `json:"destinations"`
+}
+
+// ReadPlan reads a plan file.
+func ReadPlan(path string) (*Plan, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading plan: %w", err)
+	}
+	p, err := ParsePlan(b)
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// ParsePlan decodes a plan; unknown fields are errors, so a typo does not
+// silently drop destinations.
+func ParsePlan(b []byte) (*Plan, error) {
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	var p Plan
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("decoding: %w", err)
+	}
+	for i, img := range p.Images {
+		if img.Source == "" {
+			return nil, fmt.Errorf("images[%d]: no image", i)
+		}
+		if len(img.Destinations) == 0 {
+			return nil, fmt.Errorf("images[%d] (%s): no destinations", i, img.Source)
+		}
+		for _, d := range img.Destinations {
+			if _, err := ParseDestination(d); err != nil {
+				return nil, fmt.Errorf("images[%d] (%s): %w", i, img.Source, err)
+			}
+		}
+	}
+	return &p, nil
+}
+
+// ParseDestination reads "docker://REGISTRY/REPO:TAG" or "REGISTRY/REPO:TAG".
+// The registry and the tag are required: a release names where it goes.
+func ParseDestination(s string) (reference.NamedTagged, error) {
+	t := strings.TrimPrefix(s, "docker://")
+	if t == "" {
+		return nil, errors.New("destination: empty")
+	}
+	named, err := reference.ParseNormalizedNamed(t)
+	if err != nil {
+		return nil, fmt.Errorf("destination %q: %w", s, err)
+	}
+	if first, _, _ := strings.Cut(t, "/"); !strings.ContainsAny(first, ".:") && first != "localhost" {
+		return nil, fmt.Errorf("destination %q: name the registry (REGISTRY/REPO:TAG)", s)
+	}
+	if _, ok := named.(reference.Canonical); ok {
+		return nil, fmt.Errorf("destination %q: a destination is a tag, not a digest", s)
+	}
+	tagged, ok := named.(reference.NamedTagged)
+	if !ok {
+		return nil, fmt.Errorf("destination %q: no tag (REGISTRY/REPO:TAG)", s)
+	}
+	return tagged, nil
+}

@@ -1,0 +1,213 @@
+package release
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/term"
+)
+
+// progress is the run's one progress view: on a terminal, a live region
+// with a bar per blob being uploaded and a total line; otherwise a plain
+// line every interval, fit for CI logs. Notes (retries, written tags) are
+// printed above the live region. A nil writer prints nothing.
+type progress struct {
+	w        io.Writer
+	terminal bool
+	interval time.Duration
+	tally    *tally
+	images   int
+	width    int
+	start    time.Time
+	sent     atomic.Int64
+
+	mu     sync.Mutex
+	active []*tracked
+	drawn  int
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// barRefresh is how often the terminal view is redrawn.
+const barRefresh = 200 * time.Millisecond
+
+func newProgress(o *options, images int, t *tally) *progress {
+	p := &progress{w: o.progress, terminal: o.progressTerminal, interval: o.progressLineInterval,
+		tally: t, images: images, start: time.Now(), stop: make(chan struct{})}
+	if p.w == nil {
+		return p
+	}
+	if p.terminal {
+		p.interval = barRefresh
+		if f, ok := p.w.(*os.File); ok {
+			if cols, _, err := term.GetSize(int(f.Fd())); err == nil {
+				p.width = cols
+			}
+		}
+	}
+	p.wg.Add(1)
+	go p.loop()
+	return p
+}
+
+func (p *progress) loop() {
+	defer p.wg.Done()
+	tick := time.NewTicker(p.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-tick.C:
+			p.mu.Lock()
+			if p.terminal {
+				p.draw()
+			} else {
+				fmt.Fprintln(p.w, p.line(3))
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+// close stops the view and erases the live region.
+func (p *progress) close() {
+	if p.w == nil {
+		return
+	}
+	close(p.stop)
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+}
+
+// note prints one line.
+func (p *progress) note(format string, args ...any) {
+	if p.w == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+	fmt.Fprintf(p.w, format+"\n", args...)
+}
+
+// tracked counts the bytes read from a blob being uploaded.
+type tracked struct {
+	r     io.Reader
+	label string
+	size  int64
+	n     atomic.Int64
+	p     *progress
+}
+
+func (t *tracked) Read(b []byte) (int, error) {
+	n, err := t.r.Read(b)
+	t.n.Add(int64(n))
+	t.p.sent.Add(int64(n))
+	return n, err
+}
+
+// track returns r counted as the upload of label.
+func (p *progress) track(label string, size int64, r io.Reader) *tracked {
+	t := &tracked{r: r, label: label, size: size, p: p}
+	p.mu.Lock()
+	p.active = append(p.active, t)
+	p.mu.Unlock()
+	return t
+}
+
+// untrack ends an upload; bytes of a failed try stay counted as sent.
+func (p *progress) untrack(t *tracked) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, a := range p.active {
+		if a == t {
+			p.active = append(p.active[:i], p.active[i+1:]...)
+			break
+		}
+	}
+}
+
+// line is the plain progress line, naming up to n uploads.
+func (p *progress) line(n int) string {
+	t := p.tally.snapshot()
+	el := time.Since(p.start)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: blobs %d uploaded, %d mounted, %d skipped; %d manifests written (%d images); %s sent (%s)",
+		el.Round(time.Second), t.Uploaded.Blobs, t.Mounted.Blobs, t.Skipped.Blobs, t.Manifests, p.images,
+		sizeString(p.sent.Load()), rate(p.sent.Load(), el))
+	for i, a := range p.active {
+		if i == n {
+			fmt.Fprintf(&b, " +%d more", len(p.active)-n)
+			break
+		}
+		fmt.Fprintf(&b, "; %s %s/%s", a.label, sizeString(a.n.Load()), sizeString(a.size))
+	}
+	return b.String()
+}
+
+// maxBars bounds the live region.
+const maxBars = 10
+
+// draw redraws the live region: a bar per upload, then the total.
+func (p *progress) draw() {
+	var b strings.Builder
+	if p.drawn > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", p.drawn)
+	}
+	lines := 0
+	for i, a := range p.active {
+		if i == maxBars {
+			break
+		}
+		fmt.Fprintf(&b, "\r\x1b[K%s\n", p.fit(bar(a.n.Load(), a.size)+" "+a.label))
+		lines++
+	}
+	fmt.Fprintf(&b, "\r\x1b[K%s\n\x1b[J", p.fit(p.line(0)))
+	lines++
+	io.WriteString(p.w, b.String())
+	p.drawn = lines
+}
+
+// clear erases the live region.
+func (p *progress) clear() {
+	if p.terminal && p.drawn > 0 {
+		fmt.Fprintf(p.w, "\x1b[%dA\x1b[J", p.drawn)
+		p.drawn = 0
+	}
+}
+
+// fit trims a line to the terminal's width, so that redraws stay aligned.
+func (p *progress) fit(line string) string {
+	if p.width > 1 {
+		if runes := []rune(line); len(runes) >= p.width {
+			return string(runes[:p.width-1])
+		}
+	}
+	return line
+}
+
+// bar draws n of size as a 20-cell bar with the byte counts.
+func bar(n, size int64) string {
+	const cells = 20
+	filled := 0
+	if size > 0 {
+		filled = int(min(n, size) * cells / size)
+	}
+	return fmt.Sprintf("[%s%s] %9s / %-9s", strings.Repeat("=", filled), strings.Repeat(" ", cells-filled), sizeString(n), sizeString(size))
+}
+
+func rate(n int64, d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return sizeString(int64(float64(n)/d.Seconds())) + "/s"
+}

@@ -1,0 +1,312 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/types"
+
+	"github.com/nixpush/nixpush/layers"
+	"github.com/nixpush/nixpush/transport"
+	"github.com/nixpush/nixpush/transport/push"
+)
+
+// ErrIncomplete says some images of a run were not pushed everywhere; the
+// Report says which.
+var ErrIncomplete = errors.New("not every image was pushed")
+
+// Push pushes each image to each of its destinations and reports what it
+// did. Every image description is read and every destination parsed
+// before the first request; an error there pushes nothing. The Report is
+// returned with any error from the pushes themselves, which then wraps
+// ErrIncomplete and the first failure.
+func Push(ctx context.Context, images []Image, opts ...Option) (*Report, error) {
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	sys, err := push.DestinationSystemContext(o.registry...)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{
+		o: o, sys: sys,
+		retry:   retrier{times: o.retryTimes, initial: o.retryDelay, maxDelay: max(maxRetryDelay, o.retryDelay)},
+		tally:   &tally{start: time.Now()},
+		repos:   map[string]*repo{},
+		blobs:   map[blobKey]*blob{},
+		futures: map[futureKey]*future{},
+	}
+	if err := r.plan(images); err != nil {
+		return nil, err
+	}
+	r.progress = newProgress(o, len(r.images), r.tally)
+	r.retry.note = r.progress.note
+	defer r.sources.close()
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.cancel = cancel
+	r.sem = make(chan struct{}, o.parallel)
+	r.execute(runCtx)
+	r.progress.close()
+	return r.report(ctx)
+}
+
+// run is one Push.
+type run struct {
+	o        *options
+	sys      *types.SystemContext
+	retry    retrier
+	tally    *tally
+	progress *progress
+	sem      chan struct{} // the run's one bounded pool
+	cancel   context.CancelFunc
+
+	images  []*image
+	repos   map[string]*repo // by repository name (REGISTRY/PATH)
+	order   []*repo
+	blobs   map[blobKey]*blob
+	blobSeq []*blob
+	futures map[futureKey]*future
+	sources sources
+	openMu  sync.Mutex // guards opening repo destinations
+}
+
+// image is one image of the run.
+type image struct {
+	source string
+	ref    *transport.Reference
+	built  *transport.Built
+	blobs  []types.BlobInfo // config, then layers, each once
+	labels map[digest.Digest]string
+	dests  []*imageDest
+	report ImageReport
+}
+
+// imageDest is an image's tags in one repository.
+type imageDest struct {
+	img  *image
+	repo *repo
+	tags []reference.NamedTagged
+	err  error
+}
+
+// repo is a destination repository.
+type repo struct {
+	named    reference.Named // trimmed: REGISTRY/PATH
+	registry string
+	any      reference.NamedTagged // some tag in it, to make a destination for blobs
+	dest     types.ImageDestination
+	destErr  error
+	ready    chan struct{}
+}
+
+type blobKey struct {
+	registry string
+	digest   digest.Digest
+}
+
+// blob is a blob needed by some images in some repositories of a registry.
+type blob struct {
+	info     types.BlobInfo
+	isConfig bool
+	src      *image // the first image holding it: where it is read from
+	label    string
+	repos    []*repo // in need order; repos[0] is the home
+}
+
+type futureKey struct {
+	digest digest.Digest
+	repo   string
+}
+
+// future is a blob's arrival in one repository.
+type future struct {
+	done chan struct{}
+	err  error
+}
+
+// plan reads every image and lays out the work: unique blobs per registry,
+// their repositories, and each image's destinations.
+func (r *run) plan(images []Image) error {
+	if len(images) == 0 {
+		return errors.New("no images to push")
+	}
+	tagOwner := map[string]string{} // REGISTRY/REPO:TAG → source
+	for _, in := range images {
+		path := strings.TrimPrefix(in.Source, transport.Name+":")
+		ref, err := transport.NewReference(path, r.o.layerOpts...)
+		if err != nil {
+			return fmt.Errorf("image %s: %w", in.Source, err)
+		}
+		built, err := transport.Build(ref.Image())
+		if err != nil {
+			return fmt.Errorf("image %s: %w", in.Source, err)
+		}
+		img := &image{source: in.Source, ref: ref, built: built, labels: map[digest.Digest]string{}}
+		img.report = ImageReport{Source: in.Source, Digest: built.ManifestDigest, Status: StatusPushed}
+		img.blobs = append(img.blobs, types.BlobInfo{Digest: built.ConfigDigest, Size: int64(len(built.Config)), MediaType: "application/vnd.oci.image.config.v1+json"})
+		img.labels[built.ConfigDigest] = "config of " + in.Source
+		seen := map[digest.Digest]bool{built.ConfigDigest: true}
+		ls := ref.Image().Layers
+		for i, l := range ls {
+			if seen[l.Digest] {
+				continue
+			}
+			seen[l.Digest] = true
+			img.blobs = append(img.blobs, types.BlobInfo{Digest: l.Digest, Size: l.Size, MediaType: l.MediaType})
+			img.labels[l.Digest] = fmt.Sprintf("layer %d/%d %s of %s", i+1, len(ls), layerName(l.Paths), in.Source)
+		}
+		if len(in.Destinations) == 0 {
+			return fmt.Errorf("image %s: no destinations", in.Source)
+		}
+		byRepo := map[string]*imageDest{}
+		for _, d := range in.Destinations {
+			tagged, err := ParseDestination(d)
+			if err != nil {
+				return fmt.Errorf("image %s: %w", in.Source, err)
+			}
+			full := tagged.String()
+			if owner, ok := tagOwner[full]; ok && owner != in.Source {
+				return fmt.Errorf("destination %s is given to two images: %s and %s", full, owner, in.Source)
+			} else if ok {
+				continue
+			}
+			tagOwner[full] = in.Source
+			rp := r.repo(tagged)
+			id := byRepo[rp.named.Name()]
+			if id == nil {
+				id = &imageDest{img: img, repo: rp}
+				byRepo[rp.named.Name()] = id
+				img.dests = append(img.dests, id)
+			}
+			id.tags = append(id.tags, tagged)
+			img.report.Destinations = append(img.report.Destinations, DestinationReport{Reference: full, Status: StatusPushed})
+		}
+		r.images = append(r.images, img)
+	}
+	// Blobs per registry, in the order images need them; each repository
+	// that needs a blob waits on its own future.
+	for _, img := range r.images {
+		for _, id := range img.dests {
+			for _, bi := range img.blobs {
+				k := blobKey{id.repo.registry, bi.Digest}
+				b := r.blobs[k]
+				if b == nil {
+					b = &blob{info: bi, isConfig: bi.Digest == img.built.ConfigDigest, src: img, label: img.labels[bi.Digest]}
+					r.blobs[k] = b
+					r.blobSeq = append(r.blobSeq, b)
+				}
+				fk := futureKey{bi.Digest, id.repo.named.Name()}
+				if r.futures[fk] == nil {
+					r.futures[fk] = &future{done: make(chan struct{})}
+					b.repos = append(b.repos, id.repo)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// repo returns the repository of tagged, adding it on first use.
+func (r *run) repo(tagged reference.NamedTagged) *repo {
+	named := reference.TrimNamed(tagged)
+	if rp := r.repos[named.Name()]; rp != nil {
+		return rp
+	}
+	rp := &repo{named: named, registry: reference.Domain(named), any: tagged, ready: make(chan struct{})}
+	r.repos[named.Name()] = rp
+	r.order = append(r.order, rp)
+	return rp
+}
+
+// layerName names a layer by its first store path, without the hash.
+func layerName(paths []layers.Path) string {
+	if len(paths) == 0 {
+		return "(empty)"
+	}
+	name := strings.TrimPrefix(paths[0].Path, "/nix/store/")
+	if _, after, ok := strings.Cut(name, "-"); ok {
+		name = after
+	}
+	if len(paths) > 1 {
+		name += fmt.Sprintf(" +%d", len(paths)-1)
+	}
+	return name
+}
+
+// destination opens a containers/image docker destination for tagged.
+func (r *run) destination(ctx context.Context, tagged reference.NamedTagged) (types.ImageDestination, error) {
+	ref, err := docker.NewReference(tagged)
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: %w", tagged, err)
+	}
+	d, err := ref.NewImageDestination(ctx, r.sys)
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: %w", tagged, err)
+	}
+	return d, nil
+}
+
+// acquire takes a slot of the run's pool.
+func (r *run) acquire(ctx context.Context) error {
+	select {
+	case r.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *run) release() { <-r.sem }
+
+// report fills in each image's outcome and the totals.
+func (r *run) report(ctx context.Context) (*Report, error) {
+	rep := &Report{Totals: r.tally.snapshot(), Seconds: time.Since(r.tally.start).Seconds()}
+	var first error
+	for _, img := range r.images {
+		ir := img.report
+		ir.Destinations = nil
+		for _, id := range img.dests {
+			status, msg := StatusPushed, ""
+			if id.err != nil {
+				status, msg = StatusFailed, id.err.Error()
+				if errors.Is(id.err, context.Canceled) && ctx.Err() == nil {
+					status, msg = StatusCanceled, "stopped after another image failed (see --keep-going)"
+				}
+				if ir.Status != StatusFailed {
+					ir.Status, ir.Error = status, msg
+				}
+				if status == StatusFailed && first == nil {
+					first = fmt.Errorf("image %s to %s: %w", img.source, id.repo.named.Name(), id.err)
+				}
+			}
+			for _, t := range id.tags {
+				ir.Destinations = append(ir.Destinations, DestinationReport{Reference: t.String(), Status: status, Error: msg})
+			}
+		}
+		rep.Totals.Images++
+		if ir.Status != StatusPushed {
+			rep.Totals.Failed++
+		}
+		rep.Images = append(rep.Images, ir)
+	}
+	if ctx.Err() != nil && first == nil {
+		first = ctx.Err()
+	}
+	if rep.Totals.Failed > 0 {
+		if first == nil {
+			first = errors.New("canceled")
+		}
+		return rep, fmt.Errorf("%w: %d of %d images failed; first: %w", ErrIncomplete, rep.Totals.Failed, rep.Totals.Images, first)
+	}
+	return rep, nil
+}

@@ -1,0 +1,163 @@
+package release
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Report is what a run did: per image, its manifest digest and where it
+// went; in total, what moved. WriteJSON writes it for --report.
+type Report struct {
+	Images []ImageReport `json:"images"`
+	Totals Totals        `json:"totals"`
+	// Seconds is the run's wall time.
+	Seconds float64 `json:"seconds"`
+}
+
+// Status of an image or destination.
+const (
+	StatusPushed   = "pushed"
+	StatusFailed   = "failed"
+	StatusCanceled = "canceled" // not finished: another image failed first
+)
+
+// ImageReport is one image of a Report.
+type ImageReport struct {
+	// Source is the image description.
+	Source string `json:"source"`
+	// Digest is the manifest digest: what each destination serves, and
+	// what to sign.
+	Digest       digest.Digest       `json:"digest"`
+	Destinations []DestinationReport `json:"destinations"`
+	// Status is StatusPushed when every destination was, else
+	// StatusFailed or StatusCanceled.
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+}
+
+// DestinationReport is one tag an image was pushed to.
+type DestinationReport struct {
+	// Reference is REGISTRY/REPO:TAG.
+	Reference string `json:"reference"`
+	Status    string `json:"status"`
+	Error     string `json:"error,omitempty"`
+}
+
+// Totals counts blobs by what happened to them, per repository that
+// needed them: a blob uploaded to one repository and mounted into two
+// counts one upload and two mounts.
+type Totals struct {
+	Uploaded  Count `json:"uploaded"`
+	Mounted   Count `json:"mounted"`
+	Skipped   Count `json:"skipped"` // already in the repository
+	Manifests int   `json:"manifests"`
+	Images    int   `json:"images"`
+	Failed    int   `json:"failed"`
+}
+
+// Count is a number of blobs and their bytes.
+type Count struct {
+	Blobs int   `json:"blobs"`
+	Bytes int64 `json:"bytes"`
+}
+
+func (c *Count) add(size int64) { c.Blobs++; c.Bytes += size }
+
+// WriteJSON writes r as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteFile writes r as JSON to path.
+func (r *Report) WriteFile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("writing report: %w", err)
+	}
+	if err := r.WriteJSON(f); err != nil {
+		f.Close()
+		return fmt.Errorf("writing report %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing report %s: %w", path, err)
+	}
+	return nil
+}
+
+// WriteSummary writes r for people: the totals, then each image with its
+// digest and tags, and the error of each failed one.
+func (r *Report) WriteSummary(w io.Writer) error {
+	t := r.Totals
+	fmt.Fprintf(w, "%d/%d images pushed in %.1fs; blobs: %d uploaded (%s), %d mounted (%s), %d skipped (%s); %d manifests written\n",
+		t.Images-t.Failed, t.Images, r.Seconds,
+		t.Uploaded.Blobs, sizeString(t.Uploaded.Bytes), t.Mounted.Blobs, sizeString(t.Mounted.Bytes),
+		t.Skipped.Blobs, sizeString(t.Skipped.Bytes), t.Manifests)
+	for _, img := range r.Images {
+		fmt.Fprintf(w, "%s %s %s\n", img.Status, img.Digest, img.Source)
+		for _, d := range img.Destinations {
+			if d.Status == StatusPushed {
+				fmt.Fprintf(w, "    %s\n", d.Reference)
+			} else {
+				fmt.Fprintf(w, "    %s: %s %s\n", d.Reference, d.Status, d.Error)
+			}
+		}
+	}
+	return nil
+}
+
+// tally is a Report's totals being counted by concurrent workers.
+type tally struct {
+	mu     sync.Mutex
+	totals Totals
+	start  time.Time
+}
+
+func (t *tally) count(what string, size int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch what {
+	case uploaded:
+		t.totals.Uploaded.add(size)
+	case mounted:
+		t.totals.Mounted.add(size)
+	case skipped:
+		t.totals.Skipped.add(size)
+	case manifest:
+		t.totals.Manifests++
+	}
+}
+
+func (t *tally) snapshot() Totals {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.totals
+}
+
+// What happened to a blob in a repository, or a manifest written.
+const (
+	uploaded = "uploaded"
+	mounted  = "mounted"
+	skipped  = "skipped"
+	manifest = "manifest"
+)
+
+func sizeString(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,172 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/docker/distribution/registry/api/errcode"
+	// Registers the distribution API's error codes (NAME_UNKNOWN,
+	// DIGEST_INVALID, …), so that registries' errors decode to them
+	// instead of UNKNOWN.
+	_ "github.com/docker/distribution/registry/api/v2"
+	"go.podman.io/image/v5/docker"
+
+	"github.com/nixpush/nixpush/transport"
+	"github.com/nixpush/nixpush/transport/push"
+)
+
+// ErrDigestMismatch says a registry stored a blob under another digest
+// than the one it was sent as.
+var ErrDigestMismatch = errors.New("digest mismatch")
+
+// ErrRepositoryUnknown says the registry has no such repository and does
+// not create it on push.
+var ErrRepositoryUnknown = errors.New("the registry has no such repository")
+
+// ErrDenied says the registry refused access to a repository (HTTP 403).
+var ErrDenied = errors.New("the registry denied access (HTTP 403); check the account's permissions on the repository")
+
+// permanent gives the fail-fast reason for err, or nil when err may go
+// away on another try: dropped connections, EOF, timeouts, 408, 429, 5xx,
+// and anything unrecognised.
+func permanent(err error) error {
+	var le *transport.LayerError
+	var unauth docker.ErrUnauthorizedForCredentials
+	var status docker.UnexpectedHTTPStatusError
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.As(err, &le), errors.Is(err, ErrDigestMismatch), errors.Is(err, transport.ErrReadOnly):
+		return err
+	case errors.As(err, &unauth):
+		return push.ErrUnauthorized
+	case errors.As(err, &status):
+		// containers/image reports statuses outside 4xx this way.
+		return statusReason(status.StatusCode)
+	}
+	for _, ec := range errorCodes(err) {
+		switch ec {
+		case errcode.ErrorCodeUnauthorized:
+			return push.ErrUnauthorized
+		case errcode.ErrorCodeDenied:
+			return ErrDenied
+		case codeNameUnknown:
+			return ErrRepositoryUnknown
+		case codeDigestInvalid, codeSizeInvalid:
+			return ErrDigestMismatch
+		case codeNameInvalid, codeManifestInvalid, codeManifestBlobUnknown, codeUnsupported:
+			return err
+		}
+	}
+	// A 4xx answer whose body is not a registry error reaches us only as
+	// text (containers/image's type for it is unexported).
+	if m := unparsedStatus.FindStringSubmatch(err.Error()); m != nil {
+		code, _ := strconv.Atoi(m[1])
+		return statusReason(code)
+	}
+	return nil
+}
+
+var unparsedStatus = regexp.MustCompile(`error parsing HTTP (\d{3}) response body`)
+
+// statusReason is the fail-fast reason for an HTTP status, or nil.
+func statusReason(code int) error {
+	switch {
+	case code == http.StatusUnauthorized:
+		return push.ErrUnauthorized
+	case code == http.StatusForbidden:
+		return ErrDenied
+	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
+		return nil
+	case code >= 400:
+		return fmt.Errorf("HTTP %d", code)
+	}
+	return nil
+}
+
+var (
+	codeNameUnknown         = errcode.ErrorCode(lookupCode("NAME_UNKNOWN"))
+	codeNameInvalid         = errcode.ErrorCode(lookupCode("NAME_INVALID"))
+	codeDigestInvalid       = errcode.ErrorCode(lookupCode("DIGEST_INVALID"))
+	codeSizeInvalid         = errcode.ErrorCode(lookupCode("SIZE_INVALID"))
+	codeManifestInvalid     = errcode.ErrorCode(lookupCode("MANIFEST_INVALID"))
+	codeManifestBlobUnknown = errcode.ErrorCode(lookupCode("MANIFEST_BLOB_UNKNOWN"))
+	codeUnsupported         = errcode.ErrorCode(lookupCode("UNSUPPORTED"))
+)
+
+func lookupCode(name string) errcode.ErrorCode { return errcode.ParseErrorCode(name) }
+
+// errorCodes lists the registry error codes in err.
+func errorCodes(err error) []errcode.ErrorCode {
+	var out []errcode.ErrorCode
+	var errs errcode.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			if c, ok := e.(errcode.ErrorCoder); ok {
+				out = append(out, c.ErrorCode())
+			}
+		}
+	}
+	var ec errcode.Error
+	if errors.As(err, &ec) {
+		out = append(out, ec.Code)
+	}
+	var code errcode.ErrorCode
+	if errors.As(err, &code) {
+		out = append(out, code)
+	}
+	return out
+}
+
+// retrier retries an operation with exponential backoff and full jitter.
+type retrier struct {
+	times    int           // retries after the first try
+	initial  time.Duration // first backoff
+	maxDelay time.Duration
+	note     func(format string, args ...any)
+}
+
+// do runs op until it succeeds, fails permanently, runs out of tries or
+// ctx ends. what names the operation in messages. op is called again from
+// scratch on each try: a blob is re-streamed from the store.
+//
+// containers/image itself waits out a 429 on requests without a body (HEAD,
+// POST, the final PUT), honouring Retry-After; a 429 or any other failure
+// that reaches here is retried with this backoff.
+func (r retrier) do(ctx context.Context, what string, op func() error) error {
+	delay := r.initial
+	for attempt := 0; ; attempt++ {
+		err := op()
+		if err == nil {
+			return nil
+		}
+		if reason := permanent(err); reason != nil || ctx.Err() != nil {
+			if reason != nil && reason != err && !errors.Is(err, reason) {
+				return fmt.Errorf("%w: %w", reason, err)
+			}
+			return err
+		}
+		if attempt >= r.times {
+			return fmt.Errorf("gave up after %d tries: %w", attempt+1, err)
+		}
+		// Full jitter: concurrent retries against a struggling registry
+		// spread out instead of arriving together.
+		wait := time.Duration(rand.Int64N(int64(delay) + 1))
+		wait = max(wait, delay/2)
+		if r.note != nil {
+			r.note("%s: %v; retrying in %s (%d/%d)", what, err, wait.Round(time.Millisecond), attempt+1, r.times)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		delay = min(delay*2, r.maxDelay)
+	}
+}
