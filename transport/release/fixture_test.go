@@ -144,3 +144,5 @@ func pullAll(t *testing.T, ref string) digest.Digest {
 	}
 	return digest.Digest(strings.TrimSpace(string(b)))
 }
+
+func ociConfig() ocispec.ImageConfig { return ocispec.ImageConfig{Cmd: []string{"/bin/true"}} }

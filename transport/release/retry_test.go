@@ -1,0 +1,82 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docker/distribution/registry/api/errcode"
+	"go.podman.io/image/v5/docker"
+
+	"github.com/nixpush/nixpush/layers"
+	"github.com/nixpush/nixpush/transport"
+	"github.com/nixpush/nixpush/transport/push"
+)
+
+func TestPermanent(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want error // nil: retried
+	}{
+		{"EOF", fmt.Errorf("patch: %w", io.EOF), nil},
+		{"unexpected EOF", io.ErrUnexpectedEOF, nil},
+		{"connection reset", fmt.Errorf("read: %w", syscall.ECONNRESET), nil},
+		{"503", docker.UnexpectedHTTPStatusError{StatusCode: 503}, nil},
+		{"502", fmt.Errorf("x: %w", docker.UnexpectedHTTPStatusError{StatusCode: 502}), nil},
+		{"429 code", errcode.Errors{errcode.ErrorCodeTooManyRequests.WithMessage("slow down")}, nil},
+		{"429 sentinel", docker.ErrTooManyRequests, nil},
+		{"408 without a registry body", errors.New("error parsing HTTP 408 response body: invalid character"), nil},
+		{"unknown code", errcode.Errors{errcode.ErrorCodeUnknown.WithMessage("?")}, nil},
+		{"upload session lost", errcode.Errors{errcode.ErrorCode(lookupCode("BLOB_UPLOAD_UNKNOWN")).WithMessage("x")}, nil},
+		{"bad credentials", docker.ErrUnauthorizedForCredentials{Err: errors.New("401")}, push.ErrUnauthorized},
+		{"401 code", errcode.Errors{errcode.ErrorCodeUnauthorized.WithMessage("authentication required")}, push.ErrUnauthorized},
+		{"401 status", docker.UnexpectedHTTPStatusError{StatusCode: 401}, push.ErrUnauthorized},
+		{"403 code", fmt.Errorf("x: %w", errcode.Errors{errcode.ErrorCodeDenied.WithMessage("denied")}), ErrDenied},
+		{"403 without a registry body", errors.New("error parsing HTTP 403 response body: x"), ErrDenied},
+		{"missing repository", errcode.Errors{codeNameUnknown.WithMessage("repository name not known to registry")}, ErrRepositoryUnknown},
+		{"digest invalid", errcode.Errors{codeDigestInvalid.WithMessage("digest did not match")}, ErrDigestMismatch},
+		{"our digest check", fmt.Errorf("%w: stored as x", ErrDigestMismatch), ErrDigestMismatch},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := permanent(tc.err)
+			if (got == nil) != (tc.want == nil) || (tc.want != nil && !errors.Is(got, tc.want)) {
+				t.Errorf("permanent(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+	le := fmt.Errorf("x: %w", &transport.LayerError{Err: &layers.MismatchError{}})
+	if permanent(le) == nil {
+		t.Errorf("a layer mismatch is retried")
+	}
+	if codeNameUnknown == errcode.ErrorCodeUnknown || codeDigestInvalid == errcode.ErrorCodeUnknown {
+		t.Errorf("distribution's error codes are not registered")
+	}
+}
+
+func TestRetrierBacksOff(t *testing.T) {
+	r := retrier{times: 3, initial: 20 * time.Millisecond, maxDelay: time.Second}
+	tries := 0
+	start := time.Now()
+	err := r.do(context.Background(), "op", func() error { tries++; return io.EOF })
+	if tries != 4 || err == nil || !errors.Is(err, io.EOF) {
+		t.Errorf("tries %d, err %v; want 4 tries and EOF", tries, err)
+	}
+	// Waits of at least half of 20, 40 and 80 ms.
+	if el := time.Since(start); el < 70*time.Millisecond {
+		t.Errorf("retried in %s: no backoff", el)
+	}
+	tries = 0
+	err = r.do(context.Background(), "op", func() error {
+		tries++
+		return docker.ErrUnauthorizedForCredentials{Err: errors.New("401")}
+	})
+	if tries != 1 || !errors.Is(err, push.ErrUnauthorized) {
+		t.Errorf("refused credentials: tries %d, err %v", tries, err)
+	}
+}
