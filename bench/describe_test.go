@@ -208,6 +208,9 @@ func BenchmarkDescribe(b *testing.B) {
 	b.ReportMetric(float64(s.bytes)/describe.Seconds()*float64(b.N)/1e6, "describe-MB/s")
 	b.ReportMetric(float64(s.bytes)/limit.Seconds()*float64(b.N)/1e6, "sha256-MB/s")
 	b.ReportMetric(peakRSS(b), "peak-rss-MiB")
+	result("describe-vs-sha256", describe/time.Duration(b.N), limit/time.Duration(b.N),
+		fmt.Sprintf("target <= 1.5; Go's sha256 over the same files on all cores; %s, %d files, %d store paths; peak RSS %.0f MiB",
+			mib(s.bytes), s.files, len(s.paths), peakRSS(b)))
 	b.Logf("%d files, %d bytes, %d store paths; describe %v, sha256 limit %v over %d runs",
 		s.files, s.bytes, len(s.paths), describe, limit, b.N)
 }

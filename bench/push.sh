@@ -19,6 +19,7 @@ if [ "${1:-}" = "--full" ]; then
 	export NIXPUSH_BENCH_BYTES="${NIXPUSH_BENCH_BYTES:-1073741824}" NIXPUSH_BENCH_FILES="${NIXPUSH_BENCH_FILES:-10000}"
 fi
 . .ci/lib.sh
+. bench/lib.sh
 install_debs
 # crane v0.22.1, a baseline, into the repository's work directory (not the
 # user's GOBIN); go install of a versioned package leaves go.mod alone.
@@ -26,5 +27,6 @@ if [ ! -x .work/bin/crane ]; then
 	log "installing crane v0.22.1 into .work/bin"
 	GOBIN="$(pwd)/.work/bin" go install github.com/google/go-containerregistry/cmd/crane@v0.22.1
 fi
-export NIXPUSH_BENCH_CRANE="$(pwd)/.work/bin/crane"
-exec go test -tags "$NIXPUSH_TAGS" -run '^$' -bench '^BenchmarkPush(Cold|Warm)$' -benchtime 1x -timeout 60m ./bench/
+NIXPUSH_BENCH_CRANE="$(pwd)/.work/bin/crane"
+export NIXPUSH_BENCH_CRANE
+bench_run go test -tags "$NIXPUSH_TAGS" -run '^$' -bench '^BenchmarkPush(Cold|Warm)$' -benchtime 1x -timeout 60m ./bench/

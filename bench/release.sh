@@ -20,11 +20,12 @@ if [ "${1:-}" = "--full" ]; then
 	export NIXPUSH_BENCH_LAYER_BYTES="${NIXPUSH_BENCH_LAYER_BYTES:-4294967296}"
 fi
 . .ci/lib.sh
+. bench/lib.sh
 install_debs
 nixpush_nix_config
 build_nixpush
 NIXPUSH_BENCH_BIN="$(pwd)/.work/bin/nixpush"
 export NIXPUSH_BENCH_BIN
 # go test stops the registries and deletes the store paths it added, also
-# when a benchmark fails; every process started here is its child.
-exec go test -tags "$NIXPUSH_TAGS" -run '^$' -bench '^Benchmark(Release|BigLayer)$' -benchtime 1x -timeout 60m ./bench/
+# when a benchmark fails; bench_run stops them if go test is killed.
+bench_run go test -tags "$NIXPUSH_TAGS" -run '^$' -bench '^Benchmark(Release|BigLayer)$' -benchtime 1x -timeout 60m ./bench/
