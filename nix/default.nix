@@ -115,4 +115,5 @@ let
 in
 {
   inherit buildLayer buildImage;
+  plan = import ./plan.nix { inherit exe system; };
 }

@@ -15,6 +15,7 @@ func commands() []*cobra.Command {
 		// push side (transport/)
 		newCmdCopy(),
 		newCmdPush(),
+		newCmdWritePlan(),
 		newCmdInspect(),
 	}
 }

@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nixpush/nixpush/transport/release"
+)
+
+func newCmdWritePlan() *cobra.Command {
+	return newBuilderCmd("write-plan",
+		"Write a release plan of nix/plan.nix (runs inside Nix builds)",
+		`write-plan is the builder of nix/plan.nix. It checks the "plan" attribute
+(images and their docker:// destinations) and writes it as JSON to
+outputs.out, for nixpush push --plan. The output refers to every image
+description it names, so the plan keeps them alive and nix copy brings them.`,
+		writePlan)
+}
+
+func writePlan(_ context.Context, attrsFile string) error {
+	b, err := os.ReadFile(attrsFile)
+	if err != nil {
+		return fmt.Errorf("reading structured attributes: %w", err)
+	}
+	var a struct {
+		Plan    json.RawMessage `json:"plan"`
+		Outputs struct {
+			Out string `json:"out"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal(b, &a); err != nil {
+		return fmt.Errorf("structured attributes %s: %w", attrsFile, err)
+	}
+	if a.Outputs.Out == "" {
+		return fmt.Errorf("structured attributes %s: outputs.out: missing", attrsFile)
+	}
+	plan, err := release.ParsePlan(a.Plan)
+	if err != nil {
+		return fmt.Errorf("plan: %w", err)
+	}
+	out, err := json.MarshalIndent(plan, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(a.Outputs.Out, append(out, '\n'), 0o644)
+}
