@@ -130,7 +130,7 @@ func TestFlakeOutputs(t *testing.T) {
 		for attr, want := range map[string]string{
 			"packages." + sys:                      `["default","example-layered","example-minimal","nixpush"]`,
 			"apps." + sys:                          `["default","nixpush","push"]`,
-			"lib." + sys:                           `["buildImage","buildLayer"]`,
+			"lib." + sys:                           `["buildImage","buildLayer","plan"]`,
 			"devShells." + sys:                     `["default"]`,
 			"packages." + sys + ".example-layered": `["app","app","app","app"]`,
 		} {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 
+	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/pkg/blobinfocache/memory"
 	"go.podman.io/image/v5/types"
@@ -213,11 +214,21 @@ func (r *run) pushManifest(ctx context.Context, id *imageDest) error {
 		return fmt.Errorf("no manifest written: %w", errors.Join(errs...))
 	}
 	for _, tagged := range id.tags {
+		var unchanged bool
 		err := r.retry.do(ctx, "writing the manifest of "+id.img.source+" as "+tagged.String(), func() error {
 			if err := r.acquire(ctx); err != nil {
 				return err
 			}
 			defer r.release()
+			// A tag that already names this manifest is left alone (one
+			// HEAD): a re-run writes nothing. Any error here (404 for a new
+			// tag) just means the manifest is written.
+			if ref, err := docker.NewReference(tagged); err == nil {
+				if cur, err := docker.GetDigest(ctx, r.sys, ref); err == nil && cur == id.img.built.ManifestDigest {
+					unchanged = true
+					return nil
+				}
+			}
 			d, err := r.destination(ctx, tagged)
 			if err != nil {
 				return err
@@ -234,6 +245,11 @@ func (r *run) pushManifest(ctx context.Context, id *imageDest) error {
 			err = fmt.Errorf("manifest %s as %s: %w", id.img.built.ManifestDigest, tagged, err)
 			r.fail(err)
 			return err
+		}
+		if unchanged {
+			r.tally.count(manifestUnchanged, 0)
+			r.progress.note("unchanged %s@%s", tagged, id.img.built.ManifestDigest)
+			continue
 		}
 		r.tally.count(manifest, 0)
 		r.progress.note("pushed %s@%s", tagged, id.img.built.ManifestDigest)

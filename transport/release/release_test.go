@@ -103,6 +103,9 @@ func TestReleaseSharedLayers(t *testing.T) {
 	if ops.writes != 0 || rep.Totals.Uploaded.Blobs != 0 || rep.Totals.Mounted.Blobs != 0 {
 		t.Errorf("second run wrote %d blobs (report %+v), want none", ops.writes, rep.Totals)
 	}
+	if ops.manifests != 0 || rep.Totals.Unchanged != n*len(repos)+1 {
+		t.Errorf("second run wrote %d manifests, %d tags unchanged; want 0 and %d", ops.manifests, rep.Totals.Unchanged, n*len(repos)+1)
+	}
 	if want := unique * len(repos); ops.heads != want || rep.Totals.Skipped.Blobs != want {
 		t.Errorf("second run: %d HEAD, %d skipped, want %d", ops.heads, rep.Totals.Skipped.Blobs, want)
 	}

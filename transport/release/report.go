@@ -55,10 +55,12 @@ type DestinationReport struct {
 type Totals struct {
 	Uploaded  Count `json:"uploaded"`
 	Mounted   Count `json:"mounted"`
-	Skipped   Count `json:"skipped"` // already in the repository
-	Manifests int   `json:"manifests"`
-	Images    int   `json:"images"`
-	Failed    int   `json:"failed"`
+	Skipped   Count `json:"skipped"`   // already in the repository
+	Manifests int   `json:"manifests"` // manifests written, one per tag
+	// Unchanged counts tags that already named the image's manifest.
+	Unchanged int `json:"unchanged"`
+	Images    int `json:"images"`
+	Failed    int `json:"failed"`
 }
 
 // Count is a number of blobs and their bytes.
@@ -96,10 +98,10 @@ func (r *Report) WriteFile(path string) error {
 // digest and tags, and the error of each failed one.
 func (r *Report) WriteSummary(w io.Writer) error {
 	t := r.Totals
-	fmt.Fprintf(w, "%d/%d images pushed in %.1fs; blobs: %d uploaded (%s), %d mounted (%s), %d skipped (%s); %d manifests written\n",
+	fmt.Fprintf(w, "%d/%d images pushed in %.1fs; blobs: %d uploaded (%s), %d mounted (%s), %d skipped (%s); %d manifests written, %d tags unchanged\n",
 		t.Images-t.Failed, t.Images, r.Seconds,
 		t.Uploaded.Blobs, sizeString(t.Uploaded.Bytes), t.Mounted.Blobs, sizeString(t.Mounted.Bytes),
-		t.Skipped.Blobs, sizeString(t.Skipped.Bytes), t.Manifests)
+		t.Skipped.Blobs, sizeString(t.Skipped.Bytes), t.Manifests, t.Unchanged)
 	for _, img := range r.Images {
 		fmt.Fprintf(w, "%s %s %s\n", img.Status, img.Digest, img.Source)
 		for _, d := range img.Destinations {
@@ -132,6 +134,8 @@ func (t *tally) count(what string, size int64) {
 		t.totals.Skipped.add(size)
 	case manifest:
 		t.totals.Manifests++
+	case manifestUnchanged:
+		t.totals.Unchanged++
 	}
 }
 
@@ -147,6 +151,8 @@ const (
 	mounted  = "mounted"
 	skipped  = "skipped"
 	manifest = "manifest"
+	// manifestUnchanged: the tag already named the manifest.
+	manifestUnchanged = "unchanged"
 )
 
 func sizeString(n int64) string {
