@@ -32,7 +32,7 @@ func TestReleaseSharedLayers(t *testing.T) {
 		imgs = append(imgs, release.Image{Source: p, Destinations: dests})
 	}
 	unique := 2 + 2*n // bases, then an app layer and a config per image
-	opts := []release.Option{stateless(t), release.WithRetry(2, 10*time.Millisecond)}
+	opts := []release.Option{stateless(t), release.WithRetry(2, 10*time.Millisecond), }
 
 	var progress bytes.Buffer
 	mark := reg.Mark()
@@ -41,8 +41,17 @@ func TestReleaseSharedLayers(t *testing.T) {
 		t.Fatalf("push: %v\n%s", err, progress.String())
 	}
 	ops := countOps(t, reg.Requests(mark))
-	t.Logf("first run: %d HEAD, %d uploads, %d mounts, %d upload sessions, %d manifests; %+v",
-		ops.heads, len(ops.uploads), len(ops.mounts), ops.starts, ops.manifests, rep.Totals)
+	if testing.Verbose() {
+		pings := 0
+		for _, q := range reg.Requests(mark) {
+			if q.Path == "/v2/" {
+				pings++
+			}
+		}
+		t.Logf("pings: %d", pings)
+	}
+	t.Logf("first run: %.2fs, %d HEAD, %d uploads, %d mounts, %d upload sessions, %d manifests; %+v",
+		rep.Seconds, ops.heads, len(ops.uploads), len(ops.mounts), ops.starts, ops.manifests, rep.Totals)
 	if len(ops.uploads) != unique {
 		t.Errorf("%d blobs uploaded, want each of the %d unique blobs", len(ops.uploads), unique)
 	}
@@ -74,6 +83,9 @@ func TestReleaseSharedLayers(t *testing.T) {
 			t.Errorf("image %d report %+v", i, ir)
 		}
 	}
+	if !strings.Contains(progress.String(), " uploaded, ") || !strings.Contains(progress.String(), "manifests written (20 images)") {
+		t.Errorf("no periodic progress lines:\n%s", progress.String())
+	}
 	if !strings.Contains(progress.String(), "pushed "+reg.Host+"/mirror/app:img19@"+f.builts[19].ManifestDigest.String()) {
 		t.Errorf("progress does not name the pushed tags:\n%s", progress.String())
 	}
@@ -99,7 +111,7 @@ func TestReleaseSharedLayers(t *testing.T) {
 		t.Fatalf("second push: %v", err)
 	}
 	ops = countOps(t, reg.Requests(mark))
-	t.Logf("second run: %d HEAD, %d blob writes, %d manifests; %+v", ops.heads, ops.writes, ops.manifests, rep.Totals)
+	t.Logf("second run: %.2fs, %d HEAD, %d blob writes, %d manifests; %+v", rep.Seconds, ops.heads, ops.writes, ops.manifests, rep.Totals)
 	if ops.writes != 0 || rep.Totals.Uploaded.Blobs != 0 || rep.Totals.Mounted.Blobs != 0 {
 		t.Errorf("second run wrote %d blobs (report %+v), want none", ops.writes, rep.Totals)
 	}
