@@ -32,7 +32,7 @@ func TestReleaseSharedLayers(t *testing.T) {
 		imgs = append(imgs, release.Image{Source: p, Destinations: dests})
 	}
 	unique := 2 + 2*n // bases, then an app layer and a config per image
-	opts := []release.Option{stateless(t), release.WithRetry(2, 10*time.Millisecond), }
+	opts := []release.Option{stateless(t), release.WithRetry(2, 10*time.Millisecond)}
 
 	var progress bytes.Buffer
 	mark := reg.Mark()
