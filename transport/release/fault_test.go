@@ -16,6 +16,7 @@ import (
 	"github.com/nixpush/nixpush/layers"
 	"github.com/nixpush/nixpush/layers/description"
 	"github.com/nixpush/nixpush/transport"
+	"github.com/nixpush/nixpush/transport/push"
 	"github.com/nixpush/nixpush/transport/release"
 	"github.com/nixpush/nixpush/transport/transporttest"
 )
@@ -185,4 +186,40 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestAuthFaultsFailFast: 401 and 403 answers end the run at once, with a
+// message saying what to check, and are not retried.
+func TestAuthFaultsFailFast(t *testing.T) {
+	reg := testenv.StartRegistry(t)
+	f := newFamily(t, 1, 0)
+	tests := []struct {
+		kind testenv.FaultKind
+		want error
+	}{
+		{testenv.Unauthorized, push.ErrUnauthorized},
+		{testenv.Forbidden, release.ErrDenied},
+	}
+	for _, tc := range tests {
+		t.Run(tc.kind.String(), func(t *testing.T) {
+			proxy := testenv.StartFaultProxy(t, reg.Host)
+			proxy.Fail(testenv.FaultRule{Method: http.MethodHead, PathContains: "/blobs/", Times: -1, Kind: tc.kind})
+			var progress bytes.Buffer
+			_, err := release.Push(context.Background(),
+				[]release.Image{{Source: f.paths[0], Destinations: []string{proxy.Host + "/auth/app:v1"}}},
+				stateless(t), release.WithRetry(5, 50*time.Millisecond), release.WithProgress(&progress, false, time.Hour))
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			t.Logf("error: %v", err)
+			if strings.Contains(progress.String(), "retrying") {
+				t.Errorf("retried:\n%s", progress.String())
+			}
+			for _, q := range proxy.Requests() {
+				if q.Method != http.MethodHead && q.Method != http.MethodGet {
+					t.Errorf("unexpected request after a refusal: %s", q)
+				}
+			}
+		})
+	}
 }

@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"regexp"
-	"strconv"
+	"reflect"
 	"time"
 
 	"github.com/docker/distribution/registry/api/errcode"
@@ -64,16 +63,44 @@ func permanent(err error) error {
 			return err
 		}
 	}
-	// A 4xx answer whose body is not a registry error reaches us only as
-	// text (containers/image's type for it is unexported).
-	if m := unparsedStatus.FindStringSubmatch(err.Error()); m != nil {
-		code, _ := strconv.Atoi(m[1])
+	// A 4xx answer whose body is not a registry error (a HEAD's has none)
+	// comes in a containers/image type that is unexported, but whose
+	// StatusCode field is not.
+	if code, ok := httpStatus(err); ok {
 		return statusReason(code)
 	}
 	return nil
 }
 
-var unparsedStatus = regexp.MustCompile(`error parsing HTTP (\d{3}) response body`)
+// httpStatus finds an HTTP status in err's tree: an error struct with an
+// int field StatusCode.
+func httpStatus(err error) (int, bool) {
+	for err != nil {
+		v := reflect.ValueOf(err)
+		if v.Kind() == reflect.Pointer && !v.IsNil() {
+			v = v.Elem()
+		}
+		if v.Kind() == reflect.Struct {
+			if f := v.FieldByName("StatusCode"); f.IsValid() && f.Kind() == reflect.Int && f.Int() >= 100 {
+				return int(f.Int()), true
+			}
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if code, ok := httpStatus(e); ok {
+					return code, true
+				}
+			}
+			return 0, false
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
+}
 
 // statusReason is the fail-fast reason for an HTTP status, or nil.
 func statusReason(code int) error {
