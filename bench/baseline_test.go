@@ -21,6 +21,22 @@ func result(name string, nixpush, baseline time.Duration, notes string) {
 		name, nixpush.Seconds(), baseline.Seconds(), nixpush.Seconds()/baseline.Seconds(), notes)
 }
 
+// usage is what a run took: wall and CPU time (user and system), and
+// peak resident memory where known.
+type usage struct {
+	wall, cpu time.Duration
+	rssMiB    float64
+}
+
+// selfCPU returns this process's CPU time so far, for in-process runs.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // layoutBlobs returns every blob file of an OCI layout: what a minimal
 // client would upload to push everything the layout holds.
 func layoutBlobs(tb testing.TB, layout string) []string {
@@ -35,27 +51,29 @@ func layoutBlobs(tb testing.TB, layout string) []string {
 // curlUpload is the registry-bound limit: it uploads each finished blob
 // file to host/repo with curl, parallel at a time, as a monolithic upload
 // (POST to open a session, one PUT ?digest= streaming the file), and
-// returns the wall time. Nothing is hashed, read twice or checked first.
-func curlUpload(tb testing.TB, host, repo string, files []string, parallel int) time.Duration {
+// returns the wall time and the CPU time of all the curl processes.
+// Nothing is hashed, read twice or checked first.
+func curlUpload(tb testing.TB, host, repo string, files []string, parallel int) usage {
 	tb.Helper()
 	bin := testenv.Tool(tb, "curl")
 	work := make(chan string)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
+	var cpu time.Duration
 	t0 := time.Now()
 	for w := 0; w < parallel; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for f := range work {
-				if err := curlBlob(bin, host, repo, f); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
+				c, err := curlBlob(bin, host, repo, f)
+				mu.Lock()
+				cpu += c
+				if err != nil && firstErr == nil {
+					firstErr = err
 				}
+				mu.Unlock()
 			}
 		}()
 	}
@@ -68,15 +86,17 @@ func curlUpload(tb testing.TB, host, repo string, files []string, parallel int) 
 	if firstErr != nil {
 		tb.Fatal(firstErr)
 	}
-	return d
+	return usage{wall: d, cpu: cpu}
 }
 
-func curlBlob(bin, host, repo, file string) error {
-	out, err := exec.Command(bin, "-sS", "-f", "-X", "POST", "-o", "/dev/null", "-w", "%header{location}",
-		"http://"+host+"/v2/"+repo+"/blobs/uploads/").Output()
+func curlBlob(bin, host, repo, file string) (time.Duration, error) {
+	post := exec.Command(bin, "-sS", "-f", "-X", "POST", "-o", "/dev/null", "-w", "%header{location}",
+		"http://"+host+"/v2/"+repo+"/blobs/uploads/")
+	out, err := post.Output()
 	if err != nil {
-		return fmt.Errorf("curl POST %s: %w", repo, exitErr(err))
+		return 0, fmt.Errorf("curl POST %s: %w", repo, exitErr(err))
 	}
+	cpu := post.ProcessState.UserTime() + post.ProcessState.SystemTime()
 	loc := strings.TrimSpace(string(out))
 	if !strings.HasPrefix(loc, "http") {
 		loc = "http://" + host + loc
@@ -87,11 +107,12 @@ func curlBlob(bin, host, repo, file string) error {
 	}
 	// The file name in an OCI layout is the digest's hex.
 	u := loc + sep + "digest=sha256:" + filepath.Base(file)
-	if out, err := exec.Command(bin, "-sS", "-f", "-o", "/dev/null", "-H", "Expect:",
-		"-H", "Content-Type: application/octet-stream", "-T", file, u).CombinedOutput(); err != nil {
-		return fmt.Errorf("curl PUT %s: %w\n%s", file, err, out)
+	put := exec.Command(bin, "-sS", "-f", "-o", "/dev/null", "-H", "Expect:",
+		"-H", "Content-Type: application/octet-stream", "-T", file, u)
+	if out, err := put.CombinedOutput(); err != nil {
+		return cpu, fmt.Errorf("curl PUT %s: %w\n%s", file, err, out)
 	}
-	return nil
+	return cpu + put.ProcessState.UserTime() + put.ProcessState.SystemTime(), nil
 }
 
 func exitErr(err error) error {
@@ -128,22 +149,22 @@ func nixpushBin(tb testing.TB) string {
 	return filepath.Join(testenv.NixpushDir(tb), "bin", "nixpush")
 }
 
-// runNixpush runs the nixpush binary and returns its wall time and peak
-// resident memory in MiB.
-func runNixpush(tb testing.TB, args ...string) (time.Duration, float64) {
+// runNixpush runs the nixpush binary and returns its wall and CPU time and
+// peak resident memory.
+func runNixpush(tb testing.TB, args ...string) usage {
 	tb.Helper()
 	cmd := exec.Command(nixpushBin(tb), args...)
 	t0 := time.Now()
 	out, err := cmd.CombinedOutput()
-	d := time.Since(t0)
+	u := usage{wall: time.Since(t0)}
 	if err != nil {
 		tb.Fatalf("nixpush %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	var rss float64
+	u.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = float64(ru.Maxrss) / 1024 // kB on Linux
+		u.rssMiB = float64(ru.Maxrss) / 1024 // kB on Linux
 	}
-	return d, rss
+	return u
 }
 
 // addStorePath adds dir to the Nix store, deletes dir, and deletes the
