@@ -12,6 +12,7 @@ import (
 	"go.podman.io/image/v5/pkg/blobinfocache/memory"
 	"go.podman.io/image/v5/types"
 
+	"github.com/nixpush/nixpush/transport"
 	"github.com/nixpush/nixpush/transport/push"
 )
 
@@ -66,16 +67,27 @@ func (r *run) repoDest(ctx context.Context, rp *repo) (types.ImageDestination, e
 // if missing, uploaded in its home repository; then checked in each other
 // repository and mounted from the home, or uploaded when the registry
 // refuses the mount.
+//
+// When a repository fails, the next one that needs the blob becomes the
+// home, so that with --keep-going one broken repository does not fail the
+// others; an error of the blob itself (a layer that no longer matches its
+// description) fails them all at once.
 func (r *run) pushBlob(ctx context.Context, b *blob) {
-	home := b.repos[0]
-	err := r.ensure(ctx, b, home, nil)
-	r.settle(b, home, err)
-	for _, rp := range b.repos[1:] {
-		e := err
-		if e == nil {
-			e = r.ensure(ctx, b, rp, home)
+	var home *repo
+	var fatal error
+	for _, rp := range b.repos {
+		err := fatal
+		if err == nil {
+			err = r.ensure(ctx, b, rp, home)
 		}
-		r.settle(b, rp, e)
+		if err == nil && home == nil {
+			home = rp
+		}
+		var le *transport.LayerError
+		if errors.As(err, &le) || errors.Is(err, ErrDigestMismatch) || ctx.Err() != nil {
+			fatal = err
+		}
+		r.settle(b, rp, err)
 	}
 }
 

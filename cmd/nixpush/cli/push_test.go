@@ -104,3 +104,38 @@ func TestPush(t *testing.T) {
 		}
 	})
 }
+
+// TestPushKeepGoing: with --keep-going, an image whose repository always
+// fails does not stop the others; the exit code and the report say it failed.
+func TestPushKeepGoing(t *testing.T) {
+	reg := testenv.StartRegistry(t)
+	proxy := testenv.StartFaultProxy(t, reg.Host)
+	proxy.Fail(testenv.FaultRule{Method: "PATCH", PathContains: "/broken/", Times: -1, Kind: testenv.Unavailable})
+	bin := buildNixpush(t)
+	desc, built := fixture(t)
+	reportFile := filepath.Join(t.TempDir(), "report.json")
+	r := run(t, bin, nil, "push", "--dest-tls-verify=false", "--keep-going", "--retry-times=1", "--retry-delay=10ms",
+		"--report", reportFile,
+		"nix:"+desc, "docker://"+proxy.Host+"/broken/app:v1",
+		desc, "docker://"+proxy.Host+"/good/app:v1")
+	if r.err == nil {
+		t.Fatalf("push succeeded with a broken repository:\n%s", r.stderr)
+	}
+	if got, want := strings.TrimSpace(r.stdout), built.ManifestDigest.String()+" "+proxy.Host+"/good/app:v1"; got != want {
+		t.Errorf("stdout %q, want %q", got, want)
+	}
+	if !strings.Contains(r.stderr, "1/2 images pushed") || !strings.Contains(r.stderr, "broken/app") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	b, err := os.ReadFile(reportFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep release.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Images[0].Status != release.StatusFailed || rep.Images[0].Error == "" || rep.Images[1].Status != release.StatusPushed || rep.Totals.Failed != 1 {
+		t.Errorf("report:\n%s", b)
+	}
+}
