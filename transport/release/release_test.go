@@ -122,3 +122,43 @@ func TestReleaseSharedLayers(t *testing.T) {
 		t.Errorf("second run: %d HEAD, %d skipped, want %d", ops.heads, rep.Totals.Skipped.Blobs, want)
 	}
 }
+
+// TestTwoRegistries: each registry gets each unique blob uploaded once;
+// nothing is mounted across registries.
+func TestTwoRegistries(t *testing.T) {
+	regs := []*testenv.Registry{testenv.StartRegistry(t), testenv.StartRegistry(t)}
+	const n = 3
+	f := newFamily(t, n, 0)
+	var imgs []release.Image
+	for i, p := range f.paths {
+		imgs = append(imgs, release.Image{Source: p, Destinations: []string{
+			fmt.Sprintf("%s/one/app:v%d", regs[0].Host, i),
+			fmt.Sprintf("%s/two/app:v%d", regs[1].Host, i),
+			fmt.Sprintf("%s/three/app:v%d", regs[1].Host, i),
+		}})
+	}
+	marks := []int{regs[0].Mark(), regs[1].Mark()}
+	rep, err := release.Push(context.Background(), imgs, stateless(t), release.WithParallel(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unique := 2 + 2*n
+	for i, reg := range regs {
+		ops := countOps(t, reg.Requests(marks[i]))
+		t.Logf("registry %d: %d HEAD, %d uploads, %d mounts", i, ops.heads, len(ops.uploads), len(ops.mounts))
+		if len(ops.uploads) != unique {
+			t.Errorf("registry %d: %d blobs uploaded, want %d", i, len(ops.uploads), unique)
+		}
+		for d, c := range ops.uploads {
+			if c != 1 {
+				t.Errorf("registry %d: blob %s uploaded %d times", i, d, c)
+			}
+		}
+	}
+	if tot := rep.Totals; tot.Uploaded.Blobs != 2*unique || tot.Mounted.Blobs != unique || tot.Manifests != 3*n {
+		t.Errorf("totals %+v", tot)
+	}
+	if got := pullAll(t, regs[1].Host+"/three/app:v2"); got != f.builts[2].ManifestDigest {
+		t.Errorf("three/app:v2: %s", got)
+	}
+}
