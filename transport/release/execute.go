@@ -76,10 +76,11 @@ func (r *run) pushBlob(ctx context.Context, b *blob) {
 	var home *repo
 	var fatal error
 	for _, rp := range b.repos {
-		err := fatal
+		err, placed := fatal, false
 		if err == nil {
-			err = r.ensure(ctx, b, rp, home)
+			placed, err = r.ensure(ctx, b, rp, home)
 		}
+		r.futures[futureKey{b.info.Digest, rp.named.Name()}].placed = placed
 		if err == nil && home == nil {
 			home = rp
 		}
@@ -103,19 +104,19 @@ func (r *run) settle(b *blob, rp *repo, err error) {
 }
 
 // ensure makes b present in rp: skipped if it is there, mounted from
-// home when given, else uploaded.
-func (r *run) ensure(ctx context.Context, b *blob, rp *repo, home *repo) error {
+// home when given, else uploaded. placed says it was not there before.
+func (r *run) ensure(ctx context.Context, b *blob, rp *repo, home *repo) (placed bool, err error) {
 	d, err := r.repoDest(ctx, rp)
 	if err != nil {
-		return err
+		return false, err
 	}
 	have, err := r.reuse(ctx, d, b, rp, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if have {
 		r.tally.count(skipped, b.info.Size)
-		return nil
+		return false, nil
 	}
 	if home != nil {
 		// containers/image mounts from the locations a blob-info cache
@@ -124,23 +125,23 @@ func (r *run) ensure(ctx context.Context, b *blob, rp *repo, home *repo) error {
 		// a refused mount (202) is cancelled and reported as false.
 		cache, err := push.MountCandidates([]reference.Named{home.named}, []types.BlobInfo{b.info})
 		if err != nil {
-			return err
+			return false, err
 		}
 		mountedOK, err := r.reuse(ctx, d, b, rp, cache)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if mountedOK {
 			r.tally.count(mounted, b.info.Size)
-			return nil
+			return true, nil
 		}
 		r.progress.note("%s: %s refused to mount it from %s; uploading", b.label, rp.named.Name(), home.named.Name())
 	}
 	if err := r.upload(ctx, d, b, rp); err != nil {
-		return err
+		return false, err
 	}
 	r.tally.count(uploaded, b.info.Size)
-	return nil
+	return true, nil
 }
 
 // reuse asks d's repository for b (and, with cache, mounts it from the
@@ -225,6 +226,10 @@ func (r *run) pushManifest(ctx context.Context, id *imageDest) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("no manifest written: %w", errors.Join(errs...))
 	}
+	fresh := false
+	for _, bi := range id.img.blobs {
+		fresh = fresh || r.futures[futureKey{bi.Digest, id.repo.named.Name()}].placed
+	}
 	for _, tagged := range id.tags {
 		var unchanged bool
 		err := r.retry.do(ctx, "writing the manifest of "+id.img.source+" as "+tagged.String(), func() error {
@@ -234,8 +239,10 @@ func (r *run) pushManifest(ctx context.Context, id *imageDest) error {
 			defer r.release()
 			// A tag that already names this manifest is left alone (one
 			// HEAD): a re-run writes nothing. Any error here (404 for a new
-			// tag) just means the manifest is written.
-			if ref, err := docker.NewReference(tagged); err == nil {
+			// tag) just means the manifest is written. When a blob of the
+			// image was new to the repository, the manifest cannot be there
+			// yet, and nothing is asked.
+			if ref, err := docker.NewReference(tagged); err == nil && !fresh {
 				if cur, err := docker.GetDigest(ctx, r.sys, ref); err == nil && cur == id.img.built.ManifestDigest {
 					unchanged = true
 					return nil

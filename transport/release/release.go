@@ -130,8 +130,9 @@ type futureKey struct {
 
 // future is a blob's arrival in one repository.
 type future struct {
-	done chan struct{}
-	err  error
+	done   chan struct{}
+	err    error
+	placed bool // uploaded or mounted by this run: it was not there before
 }
 
 // plan reads every image and lays out the work: unique blobs per registry,
