@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -207,6 +208,7 @@ func benchRelease(tb testing.TB, nImages int, total int64) {
 		fmt.Sprintf("target <= 1.2; curl uploading each unique blob once, %d at once; %s; nixpush uploaded %d blobs (%s), mounted %d, peak RSS %.0f MiB; CPU: nixpush %.1f s + its registry %.1f s, curl %.1f s + its registry %.1f s",
 			push.DefaultParallel, size, up.Blobs, mib(up.Bytes), report.Totals.Mounted.Blobs, release.rssMiB,
 			release.cpu.Seconds(), reg0.Seconds(), curl.cpu.Seconds(), reg2.Seconds()))
+	fmt.Printf("release-%d-images-requests: nixpush %s; curl %s\n", nImages, methods(regs[0].Requests(0)), methods(regs[2].Requests(0)))
 	result(fmt.Sprintf("release-%d-images-vs-one-by-one", nImages), release.wall, oneByOne,
 		fmt.Sprintf("nixpush copy of each image in turn; %s", size))
 	result(fmt.Sprintf("release-%d-images-vs-one-by-one-mount-from", nImages), release.wall, mounting,
@@ -276,4 +278,25 @@ func BenchmarkBigLayer(b *testing.B) {
 func TestReleaseBenchSmall(t *testing.T) {
 	t.Run("big layer", func(t *testing.T) { benchBigLayer(t, 4<<20) })
 	t.Run("release", func(t *testing.T) { benchRelease(t, 3, 8<<20) })
+}
+
+// methods counts requests by method and status, e.g. "HEAD 404: 20".
+func methods(reqs []testenv.Request) string {
+	n := map[string]int{}
+	for _, q := range reqs {
+		n[fmt.Sprintf("%s %d", q.Method, q.Status)]++
+	}
+	keys := make([]string, 0, len(n))
+	for k := range n {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s: %d", k, n[k])
+	}
+	return b.String()
 }
