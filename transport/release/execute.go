@@ -152,11 +152,12 @@ func (r *run) reuse(ctx context.Context, d types.ImageDestination, b *blob, rp *
 		cache = memory.New()
 	}
 	var have bool
-	err := r.retry.do(ctx, "checking "+b.label+" in "+rp.named.Name(), func() error {
+	err := r.retry.do(ctx, "checking "+b.label+" in "+rp.named.Name(), func(ctx context.Context, touch func()) error {
 		if err := r.acquire(ctx); err != nil {
 			return err
 		}
 		defer r.release()
+		touch()
 		ok, _, err := d.TryReusingBlob(ctx, b.info, cache, false)
 		have = ok
 		return err
@@ -167,11 +168,12 @@ func (r *run) reuse(ctx context.Context, d types.ImageDestination, b *blob, rp *
 // upload streams b from the store into rp, from scratch on each try: the
 // bytes are deterministic.
 func (r *run) upload(ctx context.Context, d types.ImageDestination, b *blob, rp *repo) error {
-	return r.retry.do(ctx, "uploading "+b.label+" to "+rp.named.Name(), func() error {
+	return r.retry.do(ctx, "uploading "+b.label+" to "+rp.named.Name(), func(ctx context.Context, touch func()) error {
 		if err := r.acquire(ctx); err != nil {
 			return err
 		}
 		defer r.release()
+		touch()
 		src, err := r.sources.get(ctx, b.src)
 		if err != nil {
 			return err
@@ -181,7 +183,8 @@ func (r *run) upload(ctx context.Context, d types.ImageDestination, b *blob, rp 
 			return err
 		}
 		defer rc.Close()
-		stream := r.progress.track(b.label, b.info.Size, rc)
+		// Every read tells the stall timer the upload is moving.
+		stream := r.progress.track(b.label, b.info.Size, touchReader{rc, touch})
 		defer r.progress.untrack(stream)
 		// The digest is left out on purpose: given one, PutBlob would ask
 		// the registry for the blob again (HEAD) before uploading. The
@@ -232,11 +235,12 @@ func (r *run) pushManifest(ctx context.Context, id *imageDest) error {
 	}
 	for _, tagged := range id.tags {
 		var unchanged bool
-		err := r.retry.do(ctx, "writing the manifest of "+id.img.source+" as "+tagged.String(), func() error {
+		err := r.retry.do(ctx, "writing the manifest of "+id.img.source+" as "+tagged.String(), func(ctx context.Context, touch func()) error {
 			if err := r.acquire(ctx); err != nil {
 				return err
 			}
 			defer r.release()
+			touch()
 			// A tag that already names this manifest is left alone (one
 			// HEAD): a re-run writes nothing. Any error here (404 for a new
 			// tag) just means the manifest is written. When a blob of the
@@ -308,3 +312,15 @@ func (s *sources) close() {
 }
 
 var _ io.Reader = (*tracked)(nil)
+
+// touchReader calls touch on every read.
+type touchReader struct {
+	r     io.Reader
+	touch func()
+}
+
+func (t touchReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	t.touch()
+	return n, err
+}

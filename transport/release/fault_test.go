@@ -5,8 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -221,5 +226,53 @@ func TestAuthFaultsFailFast(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHungRequestTimesOut: a registry that never answers one check and
+// stalls one upload gets those tries cancelled after the timeout and
+// retried; the run succeeds.
+func TestHungRequestTimesOut(t *testing.T) {
+	reg := testenv.StartRegistry(t)
+	var heads, patches atomic.Int32
+	target := &url.URL{Scheme: "http", Host: reg.Host}
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.Host = r.In.Host
+	}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hang := (r.Method == http.MethodHead && strings.Contains(r.URL.Path, "/blobs/") && heads.Add(1) == 1) ||
+			(r.Method == http.MethodPatch && patches.Add(1) == 1)
+		if hang {
+			// Read the body, so that the server notices the client
+			// hanging up, then answer nothing until it does.
+			io.Copy(io.Discard, r.Body) //nolint:errcheck // the client aborts it
+			select {
+			case <-r.Context().Done():
+			case <-time.After(20 * time.Second):
+			}
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	f := newFamily(t, 1, 0)
+	var progress bytes.Buffer
+	rep, err := release.Push(context.Background(),
+		[]release.Image{{Source: f.paths[0], Destinations: []string{host + "/hung/app:v1"}}},
+		stateless(t), release.WithTimeout(300*time.Millisecond), release.WithRetry(3, 10*time.Millisecond),
+		release.WithProgress(&progress, false, time.Hour))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	if n := strings.Count(progress.String(), "no progress within the timeout (300ms)"); n != 2 {
+		t.Errorf("%d timeouts reported, want 2:\n%s", n, progress.String())
+	}
+	if rep.Images[0].Status != release.StatusPushed {
+		t.Errorf("report %+v", rep.Images[0])
+	}
+	if got := pullAll(t, reg.Host+"/hung/app:v1"); got != f.builts[0].ManifestDigest {
+		t.Errorf("hung/app:v1: %s", got)
 	}
 }

@@ -14,6 +14,7 @@ import (
 const (
 	DefaultRetryTimes = 5
 	DefaultRetryDelay = time.Second
+	DefaultTimeout    = 2 * time.Minute
 	maxRetryDelay     = 30 * time.Second
 )
 
@@ -25,6 +26,7 @@ type options struct {
 	parallel             int
 	retryTimes           int
 	retryDelay           time.Duration
+	timeout              time.Duration
 	keepGoing            bool
 	progress             io.Writer
 	progressTerminal     bool
@@ -37,6 +39,7 @@ func makeOptions(opts []Option) (*options, error) {
 		parallel:             push.DefaultParallel,
 		retryTimes:           DefaultRetryTimes,
 		retryDelay:           DefaultRetryDelay,
+		timeout:              DefaultTimeout,
 		progressLineInterval: 5 * time.Second,
 	}
 	for _, opt := range opts {
@@ -80,6 +83,19 @@ func WithRetry(times int, initial time.Duration) Option {
 			return fmt.Errorf("retry delay %s: must be positive", initial)
 		}
 		o.retryTimes, o.retryDelay = times, initial
+		return nil
+	}
+}
+
+// WithTimeout ends a try of a registry operation that makes no progress
+// for d (an upload that sends no bytes, a check that gets no answer) and
+// retries it (default DefaultTimeout; 0: never).
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("timeout %s: must not be negative", d)
+		}
+		o.timeout = d
 		return nil
 	}
 }

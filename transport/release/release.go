@@ -38,7 +38,7 @@ func Push(ctx context.Context, images []Image, opts ...Option) (*Report, error) 
 	}
 	r := &run{
 		o: o, sys: sys,
-		retry:   retrier{times: o.retryTimes, initial: o.retryDelay, maxDelay: max(maxRetryDelay, o.retryDelay)},
+		retry:   retrier{times: o.retryTimes, initial: o.retryDelay, maxDelay: max(maxRetryDelay, o.retryDelay), timeout: o.timeout},
 		tally:   &tally{start: time.Now()},
 		repos:   map[string]*repo{},
 		blobs:   map[blobKey]*blob{},

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"reflect"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/distribution/registry/api/errcode"
@@ -39,6 +40,8 @@ func permanent(err error) error {
 	var unauth docker.ErrUnauthorizedForCredentials
 	var status docker.UnexpectedHTTPStatusError
 	switch {
+	case errors.Is(err, ErrTimeout):
+		return nil
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	case errors.As(err, &le), errors.Is(err, ErrDigestMismatch), errors.Is(err, transport.ErrReadOnly):
@@ -151,12 +154,18 @@ func errorCodes(err error) []errcode.ErrorCode {
 	return out
 }
 
+// ErrTimeout says an operation made no progress for the run's timeout; it
+// is retried.
+var ErrTimeout = errors.New("no progress within the timeout")
+
 // retrier retries an operation with exponential backoff and full jitter.
 type retrier struct {
 	times    int           // retries after the first try
 	initial  time.Duration // first backoff
 	maxDelay time.Duration
-	note     func(format string, args ...any)
+	// timeout ends a try that makes no progress for this long (0: never).
+	timeout time.Duration
+	note    func(format string, args ...any)
 }
 
 // do runs op until it succeeds, fails permanently, runs out of tries or
@@ -166,10 +175,14 @@ type retrier struct {
 // containers/image itself waits out a 429 on requests without a body (HEAD,
 // POST, the final PUT), honouring Retry-After; a 429 or any other failure
 // that reaches here is retried with this backoff.
-func (r retrier) do(ctx context.Context, what string, op func() error) error {
+//
+// op gets a context for the try and touch, which it calls when it starts
+// working (after waiting for a pool slot) and whenever it makes progress:
+// a try that goes r.timeout without a touch is cancelled and retried.
+func (r retrier) do(ctx context.Context, what string, op func(ctx context.Context, touch func()) error) error {
 	delay := r.initial
 	for attempt := 0; ; attempt++ {
-		err := op()
+		err := r.try(ctx, op)
 		if err == nil {
 			return nil
 		}
@@ -196,4 +209,37 @@ func (r retrier) do(ctx context.Context, what string, op func() error) error {
 		}
 		delay = min(delay*2, r.maxDelay)
 	}
+}
+
+// try runs op once under the stall timer.
+func (r retrier) try(ctx context.Context, op func(ctx context.Context, touch func()) error) error {
+	if r.timeout <= 0 {
+		return op(ctx, func() {})
+	}
+	tctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var last atomic.Int64 // UnixNano of the last touch; 0: not started
+	touch := func() { last.Store(time.Now().UnixNano()) }
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(max(r.timeout/4, time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if l := last.Load(); l != 0 && time.Since(time.Unix(0, l)) > r.timeout {
+					cancel(ErrTimeout)
+					return
+				}
+			}
+		}
+	}()
+	err := op(tctx, touch)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(tctx), ErrTimeout) {
+		return fmt.Errorf("%w (%s): %w", ErrTimeout, r.timeout, err)
+	}
+	return err
 }

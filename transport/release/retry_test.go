@@ -72,7 +72,7 @@ func TestRetrierBacksOff(t *testing.T) {
 	r := retrier{times: 3, initial: 20 * time.Millisecond, maxDelay: time.Second}
 	tries := 0
 	start := time.Now()
-	err := r.do(context.Background(), "op", func() error { tries++; return io.EOF })
+	err := r.do(context.Background(), "op", func(context.Context, func()) error { tries++; return io.EOF })
 	if tries != 4 || err == nil || !errors.Is(err, io.EOF) {
 		t.Errorf("tries %d, err %v; want 4 tries and EOF", tries, err)
 	}
@@ -81,11 +81,35 @@ func TestRetrierBacksOff(t *testing.T) {
 		t.Errorf("retried in %s: no backoff", el)
 	}
 	tries = 0
-	err = r.do(context.Background(), "op", func() error {
+	err = r.do(context.Background(), "op", func(context.Context, func()) error {
 		tries++
 		return docker.ErrUnauthorizedForCredentials{Err: errors.New("401")}
 	})
 	if tries != 1 || !errors.Is(err, push.ErrUnauthorized) {
 		t.Errorf("refused credentials: tries %d, err %v", tries, err)
+	}
+}
+
+// TestRetrierTimeout: a try that stops making progress is cancelled and
+// retried; waiting before the first touch does not count.
+func TestRetrierTimeout(t *testing.T) {
+	r := retrier{times: 2, initial: time.Millisecond, maxDelay: time.Millisecond, timeout: 50 * time.Millisecond}
+	tries := 0
+	err := r.do(context.Background(), "op", func(ctx context.Context, touch func()) error {
+		tries++
+		time.Sleep(80 * time.Millisecond) // waiting for a pool slot
+		touch()
+		if tries == 1 {
+			<-ctx.Done() // hangs until the stall timer fires
+			return fmt.Errorf("patch: %w", ctx.Err())
+		}
+		for range 4 { // slow but moving
+			time.Sleep(30 * time.Millisecond)
+			touch()
+		}
+		return ctx.Err()
+	})
+	if err != nil || tries != 2 {
+		t.Errorf("tries %d, err %v; want a retry after the stall, then success", tries, err)
 	}
 }

@@ -22,6 +22,7 @@ func newCmdPush() *cobra.Command {
 		reportFile                       string
 		retryTimes, parallel             int
 		retryDelay, progressInterval     time.Duration
+		timeout                          time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "push [flags] [IMAGE DEST...]...",
@@ -76,6 +77,7 @@ when one fails.`,
 				release.WithRegistryOptions(regOpts...),
 				release.WithParallel(parallel),
 				release.WithRetry(retryTimes, retryDelay),
+				release.WithTimeout(timeout),
 				release.WithKeepGoing(keepGoing),
 			}
 			stderr := cmd.ErrOrStderr()
@@ -116,6 +118,7 @@ when one fails.`,
 	f.StringVar(&destCertDir, "dest-cert-dir", "", "use certificates at `DIR` (*.crt, *.cert, *.key) to connect to the registries")
 	f.IntVar(&retryTimes, "retry-times", release.DefaultRetryTimes, "retries of each failed registry operation")
 	f.DurationVar(&retryDelay, "retry-delay", release.DefaultRetryDelay, "first retry delay; it doubles on each retry, with jitter")
+	f.DurationVar(&timeout, "timeout", release.DefaultTimeout, "retry an operation that makes no progress for this long (0: wait forever)")
 	f.IntVar(&parallel, "parallel", push.DefaultParallel, "registry operations at once, for the whole run")
 	f.DurationVar(&progressInterval, "progress-interval", 5*time.Second, "how often a progress line is printed when stderr is not a terminal")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print no progress and no summary")
