@@ -74,15 +74,16 @@ func (r *run) repoDest(ctx context.Context, rp *repo) (types.ImageDestination, e
 // description) fails them all at once.
 func (r *run) pushBlob(ctx context.Context, b *blob) {
 	var home *repo
+	var homeNew bool // the blob was new to its home
 	var fatal error
 	for _, rp := range b.repos {
 		err, placed := fatal, false
 		if err == nil {
-			placed, err = r.ensure(ctx, b, rp, home)
+			placed, err = r.ensure(ctx, b, rp, home, homeNew)
 		}
 		r.futures[futureKey{b.info.Digest, rp.named.Name()}].placed = placed
 		if err == nil && home == nil {
-			home = rp
+			home, homeNew = rp, placed
 		}
 		var le *transport.LayerError
 		if errors.As(err, &le) || errors.Is(err, ErrDigestMismatch) || ctx.Err() != nil {
@@ -105,24 +106,32 @@ func (r *run) settle(b *blob, rp *repo, err error) {
 
 // ensure makes b present in rp: skipped if it is there, mounted from
 // home when given, else uploaded. placed says it was not there before.
-func (r *run) ensure(ctx context.Context, b *blob, rp *repo, home *repo) (placed bool, err error) {
+//
+// When the blob was new to its home, it is most likely new to rp too: the
+// mount is tried at once, without a separate check of rp, which
+// containers/image makes anyway before mounting (one HEAD saved per
+// repository). Should rp have had it all along, no mount is made, but it
+// is counted as mounted.
+func (r *run) ensure(ctx context.Context, b *blob, rp *repo, home *repo, homeNew bool) (placed bool, err error) {
 	d, err := r.repoDest(ctx, rp)
 	if err != nil {
 		return false, err
 	}
-	have, err := r.reuse(ctx, d, b, rp, nil)
-	if err != nil {
-		return false, err
-	}
-	if have {
-		r.tally.count(skipped, b.info.Size)
-		return false, nil
+	if home == nil || !homeNew {
+		have, err := r.reuse(ctx, d, b, rp, nil)
+		if err != nil {
+			return false, err
+		}
+		if have {
+			r.tally.count(skipped, b.info.Size)
+			return false, nil
+		}
 	}
 	if home != nil {
 		// containers/image mounts from the locations a blob-info cache
 		// names: this one names only the home. TryReusingBlob asks rp
-		// again (HEAD), then home (HEAD), then mounts with from=home;
-		// a refused mount (202) is cancelled and reported as false.
+		// (HEAD), then home (HEAD), then mounts with from=home; a
+		// refused mount (202) is cancelled and reported as false.
 		cache, err := push.MountCandidates([]reference.Named{home.named}, []types.BlobInfo{b.info})
 		if err != nil {
 			return false, err

@@ -60,6 +60,11 @@ func TestReleaseSharedLayers(t *testing.T) {
 			t.Errorf("blob %s uploaded %d times, want once", d, c)
 		}
 	}
+	// One check in the home; in each other repository, the two checks
+	// containers/image makes before a mount (there, then the home).
+	if want := unique + 2*unique*(len(repos)-1); ops.heads != want {
+		t.Errorf("%d blob HEADs, want %d", ops.heads, want)
+	}
 	if ops.starts != unique {
 		t.Errorf("%d upload sessions started, want %d", ops.starts, unique)
 	}
