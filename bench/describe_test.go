@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -42,11 +41,7 @@ func envInt(name string, def int64) int64 {
 func makeSynthetic(tb testing.TB, dir string, nPaths, nFiles int, total int64) *synthetic {
 	tb.Helper()
 	s := &synthetic{root: dir}
-	block := make([]byte, 8<<20)
-	rng := rand.New(rand.NewChaCha8([32]byte{1}))
-	for i := range block {
-		block[i] = byte(rng.Uint32())
-	}
+	block := randomBlock([32]byte{1})
 	avg := total / int64(nFiles)
 	for p := 0; p < nPaths; p++ {
 		sp := fmt.Sprintf("/nix/store/%032d-bench-%02d", p, p)
@@ -55,25 +50,7 @@ func makeSynthetic(tb testing.TB, dir string, nPaths, nFiles int, total int64) *
 			// Sizes vary from 0.25× to 1.75× the average.
 			size := avg/4 + avg*int64(f%7)/4
 			name := filepath.Join(dir, sp, fmt.Sprintf("d%02d", f%16), fmt.Sprintf("file-%05d", f))
-			if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-				tb.Fatal(err)
-			}
-			fh, err := os.Create(name)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			off := (int64(f) * 4099) % int64(len(block)/2)
-			for left := size; left > 0; {
-				n := min(left, int64(len(block))-off)
-				if _, err := fh.Write(block[off : off+n]); err != nil {
-					tb.Fatal(err)
-				}
-				left -= n
-				off = 0
-			}
-			if err := fh.Close(); err != nil {
-				tb.Fatal(err)
-			}
+			writeFixtureFile(tb, name, block, f, size)
 			s.bytes += size
 			s.files++
 		}

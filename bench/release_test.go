@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,33 +27,10 @@ import (
 func storePath(tb testing.TB, name string, seed byte, nFiles int, total int64) layers.Path {
 	tb.Helper()
 	dir := filepath.Join(tb.TempDir(), name)
-	block := make([]byte, 8<<20)
-	rng := rand.New(rand.NewChaCha8([32]byte{seed, 0xbe}))
-	for i := range block {
-		block[i] = byte(rng.Uint32())
-	}
+	block := randomBlock([32]byte{seed, 0xbe})
 	size := total / int64(nFiles)
 	for f := 0; f < nFiles; f++ {
-		p := filepath.Join(dir, fmt.Sprintf("d%02d", f%16), fmt.Sprintf("file-%05d", f))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			tb.Fatal(err)
-		}
-		fh, err := os.Create(p)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		off := (int64(f) * 4099) % int64(len(block)/2)
-		for left := size; left > 0; {
-			n := min(left, int64(len(block))-off)
-			if _, err := fh.Write(block[off : off+n]); err != nil {
-				tb.Fatal(err)
-			}
-			left -= n
-			off = 0
-		}
-		if err := fh.Close(); err != nil {
-			tb.Fatal(err)
-		}
+		writeFixtureFile(tb, filepath.Join(dir, fmt.Sprintf("d%02d", f%16), fmt.Sprintf("file-%05d", f)), block, f, size)
 	}
 	sp := addStorePath(tb, dir)
 	q := func(flag string) string {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/nixpush/nixpush/transport/meter"
 	"go.podman.io/image/v5/types"
 	"golang.org/x/term"
 )
@@ -68,26 +70,11 @@ func newReporter(w io.Writer, terminal bool, lineInterval time.Duration, names b
 		if max <= 0 {
 			max = -1 // unknown: progressbar shows a spinner
 		}
-		r.total = newBar(max, "total")
+		r.total = meter.NewBar(max, "total")
 	}
 	r.wg.Add(1)
 	go r.loop()
 	return r
-}
-
-func newBar(max int64, desc string) *progressbar.ProgressBar {
-	bar := progressbar.NewOptions64(max,
-		progressbar.OptionSetWriter(io.Discard), // drawn by reporter.draw
-		progressbar.OptionSetDescription(desc),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionSetWidth(25),
-		progressbar.OptionThrottle(0),
-		progressbar.OptionSetPredictTime(false),
-		progressbar.OptionUseIECUnits(true),
-		progressbar.OptionShowCount(),
-	)
-	_ = bar.RenderBlank() // so String() has a line before the first byte
-	return bar
 }
 
 // close waits for every event to be handled.
@@ -110,7 +97,7 @@ func (r *reporter) loop() {
 func (r *reporter) summary() {
 	el := time.Since(r.start)
 	fmt.Fprintf(r.w, "%d blobs uploaded (%s in %s, %s), %d skipped: already at the destination\n",
-		r.counts.uploaded, sizeString(int64(r.sent)), el.Round(time.Millisecond), rate(r.sent, el), r.counts.skipped)
+		r.counts.uploaded, meter.Size(int64(r.sent)), el.Round(time.Millisecond), meter.Rate(r.sent, el), r.counts.skipped)
 }
 
 func (r *reporter) handle(ev types.ProgressProperties) {
@@ -123,7 +110,7 @@ func (r *reporter) handle(ev types.ProgressProperties) {
 	switch ev.Event {
 	case types.ProgressEventNewArtifact:
 		if r.terminal {
-			b.bar = newBar(max(ev.Artifact.Size, 1), b.name)
+			b.bar = meter.NewBar(max(ev.Artifact.Size, 1), b.name)
 			r.active = append(r.active, b)
 		}
 		// Lines wait for the first read: the destination may still find
@@ -132,7 +119,7 @@ func (r *reporter) handle(ev types.ProgressProperties) {
 		r.advance(b, ev.Offset)
 		if !r.terminal {
 			el := time.Since(b.started)
-			fmt.Fprintf(r.w, "%s: %s / %s, %s\n", b.name, sizeString(int64(b.offset)), sizeString(b.info.Size), rate(int64(b.offset), el))
+			fmt.Fprintf(r.w, "%s: %s / %s, %s\n", b.name, meter.Size(int64(b.offset)), meter.Size(b.info.Size), meter.Rate(int64(b.offset), el))
 		}
 	case types.ProgressEventDone:
 		r.advance(b, ev.Offset)
@@ -144,7 +131,7 @@ func (r *reporter) handle(ev types.ProgressProperties) {
 		}
 		r.counts.uploaded++
 		el := time.Since(b.started)
-		r.finish(b, fmt.Sprintf("%s: done, %s in %s (%s)", b.name, sizeString(int64(b.offset)), el.Round(time.Millisecond), rate(int64(b.offset), el)))
+		r.finish(b, fmt.Sprintf("%s: done, %s in %s (%s)", b.name, meter.Size(int64(b.offset)), el.Round(time.Millisecond), meter.Rate(int64(b.offset), el)))
 	case types.ProgressEventSkipped:
 		r.counts.skipped++
 		if r.total != nil && b.info.Size > 0 {
@@ -247,24 +234,4 @@ func short(d digest.Digest) string {
 		return s[:i+13]
 	}
 	return s
-}
-
-func sizeString(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-func rate(n int64, d time.Duration) string {
-	if d <= 0 {
-		return "-"
-	}
-	return sizeString(int64(float64(n)/d.Seconds())) + "/s"
 }

@@ -9,7 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
+
+	"github.com/nixpush/nixpush/transport/meter"
 )
 
 // progress is the run's one progress view: on a terminal, a live region
@@ -106,6 +109,7 @@ type tracked struct {
 	size  int64
 	n     atomic.Int64
 	p     *progress
+	bar   *progressbar.ProgressBar // terminal only
 }
 
 func (t *tracked) Read(b []byte) (int, error) {
@@ -118,6 +122,9 @@ func (t *tracked) Read(b []byte) (int, error) {
 // track returns r counted as the upload of label.
 func (p *progress) track(label string, size int64, r io.Reader) *tracked {
 	t := &tracked{r: r, label: label, size: size, p: p}
+	if p.terminal {
+		t.bar = meter.NewBar(size, label)
+	}
 	p.mu.Lock()
 	p.active = append(p.active, t)
 	p.mu.Unlock()
@@ -143,13 +150,13 @@ func (p *progress) line(n int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: blobs %d uploaded, %d mounted, %d skipped; %d manifests written (%d images); %s sent (%s)",
 		el.Round(time.Second), t.Uploaded.Blobs, t.Mounted.Blobs, t.Skipped.Blobs, t.Manifests, p.images,
-		sizeString(p.sent.Load()), rate(p.sent.Load(), el))
+		meter.Size(p.sent.Load()), meter.Rate(p.sent.Load(), el))
 	for i, a := range p.active {
 		if i == n {
 			fmt.Fprintf(&b, " +%d more", len(p.active)-n)
 			break
 		}
-		fmt.Fprintf(&b, "; %s %s/%s", a.label, sizeString(a.n.Load()), sizeString(a.size))
+		fmt.Fprintf(&b, "; %s %s/%s", a.label, meter.Size(a.n.Load()), meter.Size(a.size))
 	}
 	return b.String()
 }
@@ -168,7 +175,8 @@ func (p *progress) draw() {
 		if i == maxBars {
 			break
 		}
-		fmt.Fprintf(&b, "\r\x1b[K%s\n", p.fit(bar(a.n.Load(), a.size)+" "+a.label))
+		_ = a.bar.Set64(a.n.Load())
+		fmt.Fprintf(&b, "\r\x1b[K%s\n", p.fit(a.bar.String()))
 		lines++
 	}
 	fmt.Fprintf(&b, "\r\x1b[K%s\n\x1b[J", p.fit(p.line(0)))
@@ -193,21 +201,4 @@ func (p *progress) fit(line string) string {
 		}
 	}
 	return line
-}
-
-// bar draws n of size as a 20-cell bar with the byte counts.
-func bar(n, size int64) string {
-	const cells = 20
-	filled := 0
-	if size > 0 {
-		filled = int(min(n, size) * cells / size)
-	}
-	return fmt.Sprintf("[%s%s] %9s / %-9s", strings.Repeat("=", filled), strings.Repeat(" ", cells-filled), sizeString(n), sizeString(size))
-}
-
-func rate(n int64, d time.Duration) string {
-	if d <= 0 {
-		return "-"
-	}
-	return sizeString(int64(float64(n)/d.Seconds())) + "/s"
 }

@@ -13,7 +13,7 @@ func TestProgressViews(t *testing.T) {
 		terminal bool
 		want     []string
 	}{
-		{"terminal", true, []string{"[==========          ]", "layer 1/2 app", "\x1b[", "1 uploaded, 2 mounted, 3 skipped"}},
+		{"terminal", true, []string{"layer 1/2 app  50%", "(5.0/10 KiB", "layer 1/2 app", "\x1b[", "1 uploaded, 2 mounted, 3 skipped"}},
 		{"plain", false, []string{"1 uploaded, 2 mounted, 3 skipped; 4 manifests written (5 images)", "layer 1/2 app 5.0 KiB/10.0 KiB"}},
 	}
 	for _, tc := range tests {

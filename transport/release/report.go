@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/nixpush/nixpush/transport/meter"
 )
 
 // Report is what a run did: per image, its manifest digest and where it
@@ -100,8 +102,8 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	t := r.Totals
 	fmt.Fprintf(w, "%d/%d images pushed in %.1fs; blobs: %d uploaded (%s), %d mounted (%s), %d skipped (%s); %d manifests written, %d tags unchanged\n",
 		t.Images-t.Failed, t.Images, r.Seconds,
-		t.Uploaded.Blobs, sizeString(t.Uploaded.Bytes), t.Mounted.Blobs, sizeString(t.Mounted.Bytes),
-		t.Skipped.Blobs, sizeString(t.Skipped.Bytes), t.Manifests, t.Unchanged)
+		t.Uploaded.Blobs, meter.Size(t.Uploaded.Bytes), t.Mounted.Blobs, meter.Size(t.Mounted.Bytes),
+		t.Skipped.Blobs, meter.Size(t.Skipped.Bytes), t.Manifests, t.Unchanged)
 	for _, img := range r.Images {
 		fmt.Fprintf(w, "%s %s %s\n", img.Status, img.Digest, img.Source)
 		for _, d := range img.Destinations {
@@ -154,16 +156,3 @@ const (
 	// manifestUnchanged: the tag already named the manifest.
 	manifestUnchanged = "unchanged"
 )
-
-func sizeString(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
