@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -97,22 +96,6 @@ func pushNix(t *testing.T, f *fixture, dest string, opts ...push.Option) *push.R
 	return res
 }
 
-// skopeo runs skopeo with a private HOME and returns its stdout.
-func skopeo(t *testing.T, args ...string) []byte {
-	t.Helper()
-	bin := testenv.Tool(t, "skopeo")
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-	out, err := cmd.Output()
-	if err != nil {
-		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
-		}
-		t.Fatalf("skopeo %s: %v\n%s", strings.Join(args, " "), err, msg)
-	}
-	return out
-}
 
 type skopeoInspect struct {
 	Digest       string
@@ -125,7 +108,7 @@ func inspectRemote(t *testing.T, ref string, extra ...string) skopeoInspect {
 	t.Helper()
 	var si skopeoInspect
 	args := append([]string{"inspect"}, extra...)
-	if err := json.Unmarshal(skopeo(t, append(args, ref)...), &si); err != nil {
+	if err := json.Unmarshal(testenv.Skopeo(t, append(args, ref)...), &si); err != nil {
 		t.Fatal(err)
 	}
 	return si

@@ -52,7 +52,7 @@ func TestPushToRegistry(t *testing.T) {
 			t.Errorf("layer %d: %s, want %s", i, si.Layers[i], l.Digest)
 		}
 	}
-	cfg := skopeo(t, "inspect", "--tls-verify=false", "--config", "--raw", dest)
+	cfg := testenv.Skopeo(t, "inspect", "--tls-verify=false", "--config", "--raw", dest)
 	if string(cfg) != string(built.Config) {
 		t.Errorf("config in the registry differs from the described one:\n%s\nwant\n%s", cfg, built.Config)
 	}
@@ -60,7 +60,7 @@ func TestPushToRegistry(t *testing.T) {
 	// Back to an OCI layout, unpacked by umoci.
 	umoci := testenv.Tool(t, "umoci")
 	layout := filepath.Join(t.TempDir(), "oci")
-	skopeo(t, "copy", "--src-tls-verify=false", dest, "oci:"+layout+":v1")
+	testenv.Skopeo(t, "copy", "--src-tls-verify=false", dest, "oci:"+layout+":v1")
 	bundle := filepath.Join(t.TempDir(), "bundle")
 	if out, err := exec.Command(umoci, "unpack", "--image", layout+":v1", bundle).CombinedOutput(); err != nil {
 		t.Fatalf("umoci unpack: %v\n%s", err, out)

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -113,22 +112,6 @@ func countOps(t *testing.T, reqs []testenv.Request) blobOps {
 	return ops
 }
 
-// skopeo runs skopeo with a private HOME and returns its stdout.
-func skopeo(t *testing.T, args ...string) []byte {
-	t.Helper()
-	bin := testenv.Tool(t, "skopeo")
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-	out, err := cmd.Output()
-	if err != nil {
-		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
-		}
-		t.Fatalf("skopeo %s: %v\n%s", strings.Join(args, " "), err, msg)
-	}
-	return out
-}
 
 // pullAll copies ref from the registry into an OCI layout with skopeo,
 // which reads every blob the manifest names and checks its digest: the
@@ -137,7 +120,7 @@ func pullAll(t *testing.T, ref string) digest.Digest {
 	t.Helper()
 	dir := t.TempDir()
 	df := dir + "/digest"
-	skopeo(t, "copy", "--src-tls-verify=false", "--preserve-digests", "--digestfile", df, "docker://"+ref, "oci:"+dir+"/layout:x")
+	testenv.Skopeo(t, "copy", "--src-tls-verify=false", "--preserve-digests", "--digestfile", df, "docker://"+ref, "oci:"+dir+"/layout:x")
 	b, err := os.ReadFile(df)
 	if err != nil {
 		t.Fatal(err)
