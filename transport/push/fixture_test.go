@@ -96,7 +96,6 @@ func pushNix(t *testing.T, f *fixture, dest string, opts ...push.Option) *push.R
 	return res
 }
 
-
 type skopeoInspect struct {
 	Digest       string
 	Layers       []string

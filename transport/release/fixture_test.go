@@ -112,7 +112,6 @@ func countOps(t *testing.T, reqs []testenv.Request) blobOps {
 	return ops
 }
 
-
 // pullAll copies ref from the registry into an OCI layout with skopeo,
 // which reads every blob the manifest names and checks its digest: the
 // image is complete and intact.
