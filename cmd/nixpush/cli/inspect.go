@@ -16,6 +16,11 @@ func newCmdInspect() *cobra.Command {
 		Long: `inspect shows what pushing a nix: image will put in a registry: the manifest
 digest, each layer's digest, size and store paths, and the image config. It
 reads only the image description, never the layers' contents.`,
+		Example: `  # What will go to the registry, after nix-build wrote ./result
+  nixpush inspect nix:./result
+
+  # The manifest digest alone, e.g. to sign before pushing
+  nixpush inspect --json nix:./result | jq -r .manifestDigest`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := transport.NewReference(strings.TrimPrefix(args[0], transport.Name+":"))
