@@ -195,10 +195,14 @@ func (r *run) upload(ctx context.Context, d types.ImageDestination, b *blob, rp 
 		// Every read tells the stall timer the upload is moving.
 		stream := r.progress.track(b.label, b.info.Size, touchReader{rc, touch})
 		defer r.progress.untrack(stream)
-		// The digest is left out on purpose: given one, PutBlob would ask
-		// the registry for the blob again (HEAD) before uploading. The
-		// stream checks the bytes against it as they go, and a mismatch
-		// fails the upload before the registry commits the blob.
+		// The digest is left out: given one, PutBlob asks the registry for
+		// the blob again (HEAD) before uploading; without one it hashes
+		// the stream itself, a second sha256 pass next to the stream's own
+		// check (which fails the upload on a mismatch before the registry
+		// commits the blob). One HEAD per upload would be cheaper than that
+		// pass (~1.5 s of CPU per GiB on the 2-core test machine): the
+		// first speed-up to try (docs/benchmarks.md); request counts are
+		// pinned by TestReleaseSharedLayers.
 		info := types.BlobInfo{Size: b.info.Size, MediaType: b.info.MediaType}
 		got, err := d.PutBlob(ctx, stream, info, memory.New(), b.isConfig)
 		if err != nil {
@@ -236,7 +240,7 @@ func (r *run) pushManifest(ctx context.Context, id *imageDest) error {
 		return ctx.Err()
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("no manifest written: %w", errors.Join(errs...))
+		return fmt.Errorf("no manifest written: %w", errors.Join(causes(errs)...))
 	}
 	fresh := false
 	for _, bi := range id.img.blobs {
@@ -287,6 +291,23 @@ func (r *run) pushManifest(ctx context.Context, id *imageDest) error {
 		r.progress.note("pushed %s@%s", tagged, id.img.built.ManifestDigest)
 	}
 	return nil
+}
+
+// causes drops the errors that only say the run was stopped when errs also
+// holds a failure that stopped it: a blob cut short because another blob
+// failed must not hide that failure (report would take the image for one
+// merely stopped by another).
+func causes(errs []error) []error {
+	var real []error
+	for _, err := range errs {
+		if !errors.Is(err, context.Canceled) {
+			real = append(real, err)
+		}
+	}
+	if len(real) == 0 {
+		return errs
+	}
+	return real
 }
 
 // sources holds one open nix: source per image, for the blobs read from it.
