@@ -84,7 +84,7 @@ func (e *MismatchError) Error() string {
 		fmt.Fprintf(&b, "layer hashes to %s (%d bytes), recorded %s (%d bytes)", e.Got, e.GotSize, e.Want, e.WantSize)
 	}
 	if len(e.Changed) == 0 {
-		b.WriteString("; no store path's NAR hash changed, so the layer's options or nixpush's tar format differ from when it was described")
+		b.WriteString("; no store path's NAR hash changed, so the description was edited or its layer options or nixpush's tar format differ from when it was built")
 		return b.String()
 	}
 	b.WriteString("; store paths whose NAR hash changed since the build:")

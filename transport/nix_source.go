@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -112,32 +111,11 @@ type LayerError struct {
 
 func (e *LayerError) Error() string {
 	var mm *layers.MismatchError
-	if !errors.As(e.Err, &mm) {
-		return fmt.Sprintf("layers[%d] (%s): %v", e.Index, e.Digest, e.Err)
+	if errors.As(e.Err, &mm) {
+		// The mismatch names what changed; this names the layer.
+		return fmt.Sprintf("layers[%d] (%s) does not match its description: %v", e.Index, e.Digest, e.Err)
 	}
-	var b strings.Builder
-	if mm.Got == "" {
-		fmt.Fprintf(&b, "layers[%d] (%s) does not match its description: longer than the described %d bytes",
-			e.Index, e.Digest, mm.WantSize)
-	} else {
-		fmt.Fprintf(&b, "layers[%d] (%s) does not match its description: got %s (%d bytes), want %s (%d bytes)",
-			e.Index, e.Digest, mm.Got, mm.GotSize, mm.Want, mm.WantSize)
-	}
-	switch len(mm.Changed) {
-	case 0:
-		names := make([]string, len(e.Paths))
-		for i, p := range e.Paths {
-			names[i] = p.Path
-		}
-		fmt.Fprintf(&b, "; no store path's NAR hash changed, so the description itself is stale or was edited (layer paths: %s)", strings.Join(names, ", "))
-	default:
-		names := make([]string, len(mm.Changed))
-		for i, p := range mm.Changed {
-			names[i] = p.Path
-		}
-		fmt.Fprintf(&b, "; store paths changed since the build: %s", strings.Join(names, ", "))
-	}
-	return b.String()
+	return fmt.Sprintf("layers[%d] (%s): %v", e.Index, e.Digest, e.Err)
 }
 
 func (e *LayerError) Unwrap() error { return e.Err }
