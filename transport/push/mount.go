@@ -177,3 +177,16 @@ func labeler(src types.ImageReference) blobNames {
 	}
 	return n
 }
+
+// Mounted says whether TryReusingBlob, given a cache from MountCandidates,
+// mounted the blob it returned info for, rather than finding it in the
+// destination repository already.
+//
+// containers/image tells the two apart only in the info it returns: a blob
+// found in place comes back as is, a mounted one with the compression
+// operation of the candidate MountCandidates recorded (decompress for an
+// uncompressed blob, compress for a compressed one). TestSharedLayers and
+// the release tests, which count mounts and skips, fail if that changes.
+func Mounted(info types.BlobInfo) bool {
+	return info.CompressionOperation != types.PreserveOriginal
+}

@@ -63,9 +63,9 @@ func (r *run) repoDest(ctx context.Context, rp *repo) (types.ImageDestination, e
 	return rp.dest, rp.destErr
 }
 
-// pushBlob puts b in place in each repository that needs it: checked and,
-// if missing, uploaded in its home repository; then checked in each other
-// repository and mounted from the home, or uploaded when the registry
+// pushBlob puts b in place in each repository that needs it: uploaded to
+// its home repository unless it is there, then mounted from the home into
+// each other repository that lacks it, or uploaded when the registry
 // refuses the mount.
 //
 // When a repository fails, the next one that needs the blob becomes the
@@ -74,16 +74,15 @@ func (r *run) repoDest(ctx context.Context, rp *repo) (types.ImageDestination, e
 // description) fails them all at once.
 func (r *run) pushBlob(ctx context.Context, b *blob) {
 	var home *repo
-	var homeNew bool // the blob was new to its home
 	var fatal error
 	for _, rp := range b.repos {
 		err, placed := fatal, false
 		if err == nil {
-			placed, err = r.ensure(ctx, b, rp, home, homeNew)
+			placed, err = r.ensure(ctx, b, rp, home)
 		}
 		r.futures[futureKey{b.info.Digest, rp.named.Name()}].placed = placed
 		if err == nil && home == nil {
-			home, homeNew = rp, placed
+			home = rp
 		}
 		var le *transport.LayerError
 		if errors.As(err, &le) || errors.Is(err, ErrDigestMismatch) || ctx.Err() != nil {
@@ -104,115 +103,106 @@ func (r *run) settle(b *blob, rp *repo, err error) {
 	r.fail(f.err)
 }
 
-// ensure makes b present in rp: skipped if it is there, mounted from
-// home when given, else uploaded. placed says it was not there before.
+// ensure makes b present in rp: skipped if it is there, mounted from home
+// when given, else uploaded. placed says it was not there before.
 //
-// When the blob was new to its home, it is most likely new to rp too: the
-// mount is tried at once, without a separate check of rp, which
-// containers/image makes anyway before mounting (one HEAD saved per
-// repository). Should rp have had it all along, no mount is made, but it
-// is counted as mounted.
-func (r *run) ensure(ctx context.Context, b *blob, rp *repo, home *repo, homeNew bool) (placed bool, err error) {
+// Each path asks rp for the blob exactly once (HEAD), inside
+// containers/image: TryReusingBlob asks rp, then home, then mounts;
+// PutBlob, given the digest, asks rp before it opens an upload session.
+func (r *run) ensure(ctx context.Context, b *blob, rp *repo, home *repo) (placed bool, err error) {
 	d, err := r.repoDest(ctx, rp)
 	if err != nil {
 		return false, err
 	}
-	if home == nil || !homeNew {
-		have, err := r.reuse(ctx, d, b, rp, nil)
-		if err != nil {
+	if home != nil {
+		there, mountedOK, err := r.mount(ctx, d, b, rp, home)
+		switch {
+		case err != nil:
 			return false, err
-		}
-		if have {
+		case there:
 			r.tally.count(skipped, b.info.Size)
 			return false, nil
-		}
-	}
-	if home != nil {
-		// containers/image mounts from the locations a blob-info cache
-		// names: this one names only the home. TryReusingBlob asks rp
-		// (HEAD), then home (HEAD), then mounts with from=home; a
-		// refused mount (202) is cancelled and reported as false.
-		cache, err := push.MountCandidates([]reference.Named{home.named}, []types.BlobInfo{b.info})
-		if err != nil {
-			return false, err
-		}
-		mountedOK, err := r.reuse(ctx, d, b, rp, cache)
-		if err != nil {
-			return false, err
-		}
-		if mountedOK {
+		case mountedOK:
 			r.tally.count(mounted, b.info.Size)
 			return true, nil
 		}
 		r.progress.note("%s: %s refused to mount it from %s; uploading", b.label, rp.named.Name(), home.named.Name())
 	}
-	if err := r.upload(ctx, d, b, rp); err != nil {
+	sent, err := r.upload(ctx, d, b, rp)
+	switch {
+	case err != nil:
 		return false, err
+	case !sent:
+		r.tally.count(skipped, b.info.Size)
+		return false, nil
 	}
 	r.tally.count(uploaded, b.info.Size)
 	return true, nil
 }
 
-// reuse asks d's repository for b (and, with cache, mounts it from the
-// locations cache names), retrying transient failures.
-func (r *run) reuse(ctx context.Context, d types.ImageDestination, b *blob, rp *repo, cache types.BlobInfoCache) (bool, error) {
-	if cache == nil {
-		// A fresh, empty cache: only rp itself is asked.
-		cache = memory.New()
+// mount makes b present in rp from home, retrying transient failures:
+// there says rp had it already, mounted that the registry mounted it.
+// Neither means the registry refused the mount (a refused mount is
+// cancelled by containers/image).
+func (r *run) mount(ctx context.Context, d types.ImageDestination, b *blob, rp, home *repo) (there, mounted bool, err error) {
+	// containers/image mounts from the locations a blob-info cache names:
+	// this one names only the home.
+	cache, err := push.MountCandidates([]reference.Named{home.named}, []types.BlobInfo{b.info})
+	if err != nil {
+		return false, false, err
 	}
-	var have bool
-	err := r.retry.do(ctx, "checking "+b.label+" in "+rp.named.Name(), func(ctx context.Context, touch func()) error {
+	err = r.retry.do(ctx, "mounting "+b.label+" in "+rp.named.Name(), func(ctx context.Context, touch func()) error {
 		if err := r.acquire(ctx); err != nil {
 			return err
 		}
 		defer r.release()
 		touch()
-		ok, _, err := d.TryReusingBlob(ctx, b.info, cache, false)
-		have = ok
+		ok, info, err := d.TryReusingBlob(ctx, b.info, cache, false)
+		there, mounted = ok && !push.Mounted(info), ok && push.Mounted(info)
 		return err
 	})
-	return have, err
+	return there, mounted, err
 }
 
-// upload streams b from the store into rp, from scratch on each try: the
-// bytes are deterministic.
-func (r *run) upload(ctx context.Context, d types.ImageDestination, b *blob, rp *repo) error {
-	return r.retry.do(ctx, "uploading "+b.label+" to "+rp.named.Name(), func(ctx context.Context, touch func()) error {
+// upload streams b from the store into rp unless rp has it, from scratch
+// on each try (the bytes are deterministic); sent says it was uploaded.
+//
+// PutBlob is given the digest, so it asks rp for the blob (HEAD) before
+// opening an upload session, and does not hash the stream: the stream's
+// own check is the one sha256 pass, and it fails the upload on a mismatch
+// before the registry commits the blob. The stream is opened on its first
+// read, so a blob rp already has is never read from the store.
+func (r *run) upload(ctx context.Context, d types.ImageDestination, b *blob, rp *repo) (sent bool, err error) {
+	err = r.retry.do(ctx, "uploading "+b.label+" to "+rp.named.Name(), func(ctx context.Context, touch func()) error {
 		if err := r.acquire(ctx); err != nil {
 			return err
 		}
 		defer r.release()
 		touch()
-		src, err := r.sources.get(ctx, b.src)
-		if err != nil {
-			return err
-		}
-		rc, _, err := src.GetBlob(ctx, types.BlobInfo{Digest: b.info.Digest, Size: b.info.Size}, nil)
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		// Every read tells the stall timer the upload is moving.
-		stream := r.progress.track(b.label, b.info.Size, touchReader{rc, touch})
-		defer r.progress.untrack(stream)
-		// The digest is left out: given one, PutBlob asks the registry for
-		// the blob again (HEAD) before uploading; without one it hashes
-		// the stream itself, a second sha256 pass next to the stream's own
-		// check (which fails the upload on a mismatch before the registry
-		// commits the blob). One HEAD per upload would be cheaper than that
-		// pass (~1.5 s of CPU per GiB on the 2-core test machine): the
-		// first speed-up to try (docs/benchmarks.md); request counts are
-		// pinned by TestReleaseSharedLayers.
-		info := types.BlobInfo{Size: b.info.Size, MediaType: b.info.MediaType}
-		got, err := d.PutBlob(ctx, stream, info, memory.New(), b.isConfig)
-		if err != nil {
-			return err
-		}
-		if got.Digest != b.info.Digest {
-			return fmt.Errorf("%w: the registry stored it as %s", ErrDigestMismatch, got.Digest)
-		}
-		return nil
+		stream := &lazyBlob{open: func() (io.ReadCloser, error) {
+			src, err := r.sources.get(ctx, b.src)
+			if err != nil {
+				return nil, err
+			}
+			rc, _, err := src.GetBlob(ctx, types.BlobInfo{Digest: b.info.Digest, Size: b.info.Size}, nil)
+			if err != nil {
+				return nil, err
+			}
+			// Every read tells the stall timer the upload is moving.
+			t := r.progress.track(b.label, b.info.Size, touchReader{rc, touch})
+			return struct {
+				io.Reader
+				io.Closer
+			}{t, closerFunc(func() error { r.progress.untrack(t); return rc.Close() })}, nil
+		}}
+		defer stream.Close()
+		// A digest the registry computes otherwise is refused with
+		// DIGEST_INVALID (ErrDigestMismatch, see retry.go).
+		_, err := d.PutBlob(ctx, stream, b.info, memory.New(), b.isConfig)
+		sent = stream.opened
+		return err
 	})
+	return sent, err
 }
 
 // pushManifest writes id's manifest under each of its tags once every
@@ -354,3 +344,35 @@ func (t touchReader) Read(p []byte) (int, error) {
 	t.touch()
 	return n, err
 }
+
+// lazyBlob is a blob stream opened on its first read.
+type lazyBlob struct {
+	open   func() (io.ReadCloser, error)
+	rc     io.ReadCloser
+	err    error
+	opened bool
+}
+
+func (l *lazyBlob) Read(p []byte) (int, error) {
+	if !l.opened {
+		l.opened = true
+		l.rc, l.err = l.open()
+	}
+	if l.err != nil {
+		return 0, l.err
+	}
+	return l.rc.Read(p)
+}
+
+// Close closes the stream if it was opened.
+func (l *lazyBlob) Close() error {
+	if l.rc == nil {
+		return nil
+	}
+	return l.rc.Close()
+}
+
+// closerFunc makes a function an io.Closer.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
