@@ -40,17 +40,36 @@ func Verify(ctx context.Context, s Spec, want digest.Digest, size int64, opts ..
 // reader ends with a *MismatchError instead of io.EOF, and it stops as soon
 // as the layer runs past size. Close stops the stream early.
 func Open(ctx context.Context, s Spec, want digest.Digest, size int64, opts ...Option) io.ReadCloser {
+	return open(ctx, s, want, size, true, opts)
+}
+
+// Stream is Open without the hash, for callers that hash what they read
+// and refuse a stream whose digest is not want (containers/image's copy
+// does): it still ends with a *MismatchError instead of io.EOF, stopping
+// at once, when the layer runs past size or ends short of it. When the
+// caller finds the digest wrong, Verify tells what changed.
+func Stream(ctx context.Context, s Spec, want digest.Digest, size int64, opts ...Option) io.ReadCloser {
+	return open(ctx, s, want, size, false, opts)
+}
+
+func open(ctx context.Context, s Spec, want digest.Digest, size int64, hashed bool, opts []Option) io.ReadCloser {
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(ctx)
 	go func() {
 		defer cancel()
 		h := newCounter(size)
+		if !hashed {
+			h.Hash = nil
+		}
 		err := Write(ctx, io.MultiWriter(h, pw), s, opts...)
 		switch {
 		case errors.Is(err, errTooLong):
 			err = mismatch(ctx, s, want, "", size, h.n, opts)
-		case err == nil && (h.digest() != want || h.n != size):
+		case err != nil:
+		case hashed && (h.digest() != want || h.n != size):
 			err = mismatch(ctx, s, want, h.digest(), size, h.n, opts)
+		case h.n != size:
+			err = mismatch(ctx, s, want, "", size, h.n, opts)
 		}
 		pw.CloseWithError(err) // nil closes with io.EOF
 	}()
@@ -69,8 +88,8 @@ func (r *pipeReader) Close() error {
 
 // MismatchError says a layer's bytes no longer hash to what was recorded.
 type MismatchError struct {
-	Want, Got         digest.Digest // Got is empty when the stream was cut short
-	WantSize, GotSize int64         // GotSize is a lower bound when cut short
+	Want, Got         digest.Digest // Got is empty when the size was wrong and the layer not hashed
+	WantSize, GotSize int64         // GotSize is a lower bound when the layer ran past WantSize
 	// Changed are the paths whose NAR hash differs from the recorded one,
 	// or that are missing.
 	Changed []Path
@@ -78,9 +97,12 @@ type MismatchError struct {
 
 func (e *MismatchError) Error() string {
 	var b strings.Builder
-	if e.Got == "" {
+	switch {
+	case e.Got == "" && e.GotSize > e.WantSize:
 		fmt.Fprintf(&b, "layer is larger than the recorded %d bytes (recorded digest %s)", e.WantSize, e.Want)
-	} else {
+	case e.Got == "":
+		fmt.Fprintf(&b, "layer is %d bytes, recorded %d (recorded digest %s)", e.GotSize, e.WantSize, e.Want)
+	default:
 		fmt.Fprintf(&b, "layer hashes to %s (%d bytes), recorded %s (%d bytes)", e.Got, e.GotSize, e.Want, e.WantSize)
 	}
 	if len(e.Changed) == 0 {
@@ -104,8 +126,8 @@ func mismatch(ctx context.Context, s Spec, want, got digest.Digest, wantSize, go
 
 var errTooLong = errors.New("layer longer than recorded")
 
-// counter hashes and counts what is written; with a limit > 0 it fails once
-// more than limit bytes arrive.
+// counter hashes (unless Hash is nil) and counts what is written; with a
+// limit > 0 it fails once more than limit bytes arrive.
 type counter struct {
 	hash.Hash
 	n, limit int64
@@ -117,6 +139,9 @@ func (c *counter) Write(p []byte) (int, error) {
 	c.n += int64(len(p))
 	if c.limit > 0 && c.n > c.limit {
 		return 0, errTooLong
+	}
+	if c.Hash == nil {
+		return len(p), nil
 	}
 	return c.Hash.Write(p)
 }

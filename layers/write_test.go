@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -234,5 +235,65 @@ func TestOpenClose(t *testing.T) {
 	}
 	if err := rc.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStream: Stream gives the same bytes as Open without hashing them: a
+// same-size change streams through to io.EOF (the caller's hash catches
+// it), while a layer that grows or shrinks ends in a *MismatchError naming
+// the changed store path.
+func TestStream(t *testing.T) {
+	root := materialize(t, host{umask: 0o022})
+	spec := Spec{Paths: []Path{
+		{Path: fxTree, NarHash: narHashOf(t, filepath.Join(root, fxTree))},
+		{Path: fxSingle, NarHash: narHashOf(t, filepath.Join(root, fxSingle))},
+	}}
+	want, size, err := Digest(context.Background(), spec, WithRoot(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() ([]byte, error) {
+		rc := Stream(context.Background(), spec, want, size, WithRoot(root))
+		defer rc.Close()
+		return io.ReadAll(rc)
+	}
+	b, err := read()
+	if err != nil || int64(len(b)) != size || sha256Digest(b) != want.Encoded() {
+		t.Fatalf("unchanged layer: %d bytes, error %v; want the recorded %d bytes", len(b), err, size)
+	}
+
+	p := filepath.Join(root, fxTree, "bin/hello")
+	orig, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := bytes.ToUpper(orig)
+	if err := os.WriteFile(p, same, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := read(); err != nil || int64(len(b)) != size || sha256Digest(b) == want.Encoded() {
+		t.Fatalf("same-size change: %d bytes, error %v; want %d other bytes and no error", len(b), err, size)
+	}
+
+	for _, tc := range []struct {
+		name, content string
+		says          string
+	}{
+		{"larger", string(orig) + strings.Repeat("x", 4096), "larger than the recorded"},
+		{"smaller", "", fmt.Sprintf(", recorded %d (", size)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(p, []byte(tc.content), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			_, err := read()
+			var me *MismatchError
+			if !errors.As(err, &me) {
+				t.Fatalf("got %v, want a *MismatchError", err)
+			}
+			if me.Got != "" || len(me.Changed) != 1 || me.Changed[0].Path != fxTree || !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("error does not say %q and name exactly %s: %v", tc.says, fxTree, err)
+			}
+		})
 	}
 }

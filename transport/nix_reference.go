@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/image"
@@ -19,9 +20,10 @@ var ErrReadOnly = errors.New(`"nix:" images can only be read from, not written t
 // Reference is a nix: reference: an image description file, read and
 // validated once when the reference is made.
 type Reference struct {
-	path  string
-	image *description.Image
-	opts  []layers.Option
+	path     string
+	image    *description.Image
+	opts     []layers.Option
+	unhashed bool // see CheckedByCaller
 }
 
 var _ types.ImageReference = (*Reference)(nil)
@@ -46,6 +48,38 @@ func NewReferenceFromImage(name string, img *description.Image, opts ...layers.O
 		return nil, fmt.Errorf("image description %s: %w", name, err)
 	}
 	return &Reference{path: name, image: img, opts: opts}, nil
+}
+
+// CheckedByCaller returns a copy of r whose layer streams are not hashed
+// (layers.Stream), for a caller that hashes every blob it reads and
+// refuses one whose digest differs, as containers/image's copy.Image does:
+// one sha256 pass per layer instead of two. A stream whose size is wrong
+// still ends in a *LayerError; when the caller fails on a digest, Explain
+// names the layer and the store paths at fault.
+func (r *Reference) CheckedByCaller() *Reference {
+	c := *r
+	c.unhashed = true
+	return &c
+}
+
+// Explain returns a *LayerError when err, the failure of a copy from r,
+// says one of r's layers did not match its digest ("did not match", and
+// the layer's digest, as copy.Image's digest check and registries word it)
+// and hashing that layer again confirms it. Otherwise it returns nil: err
+// is about something else. Only a failed copy pays for the hashing.
+func (r *Reference) Explain(ctx context.Context, err error) *LayerError {
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "did not match") {
+		return nil
+	}
+	for i, l := range r.image.Layers {
+		if !strings.Contains(err.Error(), l.Digest.String()) {
+			continue
+		}
+		if verr := layers.Verify(ctx, l.Spec, l.Digest, l.Size, r.opts...); verr != nil {
+			return &LayerError{Index: i, Digest: l.Digest, Paths: l.Paths, Err: verr}
+		}
+	}
+	return nil
 }
 
 // Image returns the reference's image description.

@@ -56,9 +56,9 @@ func (s *source) GetManifest(ctx context.Context, instanceDigest *digest.Digest)
 func (s *source) HasThreadSafeGetBlob() bool { return true }
 
 // GetBlob returns the config, or streams a layer's tar from the store. The
-// stream is hashed as it goes; if it does not end with the described digest
-// and size, its last Read returns a *LayerError instead of io.EOF, so the
-// destination abandons the blob.
+// stream is hashed as it goes (unless the reference is CheckedByCaller); if
+// it does not end with the described digest and size, its last Read returns
+// a *LayerError instead of io.EOF, so the destination abandons the blob.
 func (s *source) GetBlob(ctx context.Context, info types.BlobInfo, cache types.BlobInfoCache) (io.ReadCloser, int64, error) {
 	if info.Digest == s.built.ConfigDigest {
 		return io.NopCloser(bytes.NewReader(s.built.Config)), int64(len(s.built.Config)), nil
@@ -68,7 +68,11 @@ func (s *source) GetBlob(ctx context.Context, info types.BlobInfo, cache types.B
 		return nil, -1, fmt.Errorf("nix:%s: blob %s is not in the image", s.ref.path, info.Digest)
 	}
 	l := s.ref.image.Layers[i]
-	rc := layers.Open(ctx, l.Spec, l.Digest, l.Size, s.ref.opts...)
+	open := layers.Open
+	if s.ref.unhashed {
+		open = layers.Stream
+	}
+	rc := open(ctx, l.Spec, l.Digest, l.Size, s.ref.opts...)
 	return &layerReader{rc: rc, index: i, layer: &l}, l.Size, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/nixpush/nixpush/layers"
 	"github.com/nixpush/nixpush/layers/description"
 	"github.com/nixpush/nixpush/transport"
+	"github.com/nixpush/nixpush/transport/transporttest"
 )
 
 // goldenImage is a fixed description; its manifest digest is pinned below.
@@ -166,4 +167,43 @@ func writeDescription(t *testing.T, img *description.Image) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestExplain: after a failed copy, Explain names a layer only when the
+// error is a digest mismatch of that layer and hashing it again agrees.
+func TestExplain(t *testing.T) {
+	ctx := context.Background()
+	// The golden image's store paths do not exist: any layer hashed again
+	// fails, naming its store path.
+	img := goldenImage(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC))
+	ref, err := transport.NewReferenceFromImage("golden", img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1 := img.Layers[1].Digest.String()
+	mismatch := errors.New("writing blob: Digest did not match, expected " + d1 + ", got sha256:" + strings.Repeat("9", 64))
+	le := ref.CheckedByCaller().Explain(ctx, mismatch)
+	if le == nil || le.Index != 1 || !strings.Contains(le.Error(), img.Layers[1].Paths[0].Path) {
+		t.Errorf("Explain(mismatch of layers[1]) = %v, want layers[1] naming %s", le, img.Layers[1].Paths[0].Path)
+	}
+	for _, err := range []error{
+		nil,
+		errors.New("HEAD https://r.example/v2/app/blobs/" + d1 + ": 503 Service Unavailable"),
+		errors.New("Digest did not match, expected sha256:" + strings.Repeat("8", 64)),
+	} {
+		if le := ref.Explain(ctx, err); le != nil {
+			t.Errorf("Explain(%v) = %v, want nil: not a mismatch of a layer", err, le)
+		}
+	}
+
+	// A layer that still matches is not blamed.
+	p := transporttest.AddStorePath(t, "explain", map[string]transporttest.File{"hello": {Data: "hi\n"}})
+	ok := transporttest.Describe(t, "explain", ocispec.ImageConfig{}, []transporttest.Layer{{Paths: []layers.Path{p}}})
+	okRef, err := transport.NewReferenceFromImage("explain", ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if le := okRef.Explain(ctx, errors.New("Digest did not match, expected "+ok.Layers[0].Digest.String())); le != nil {
+		t.Errorf("Explain blamed a layer that matches its description: %v", le)
+	}
 }

@@ -64,6 +64,12 @@ func CopyImage(ctx context.Context, src, dest types.ImageReference, opts ...Opti
 	if err != nil {
 		return nil, err
 	}
+	if ref, ok := src.(*transport.Reference); ok {
+		// copy.Image hashes every blob it reads and refuses a wrong one
+		// before the destination commits it: the nix: source need not hash
+		// it too. copyOnce names the layer at fault.
+		src = ref.CheckedByCaller()
+	}
 	policy, err := policyContext(o.policyFile)
 	if err != nil {
 		return nil, err
@@ -137,7 +143,10 @@ func (o *options) copyOnce(ctx context.Context, policy *signature.PolicyContext,
 		}
 	}
 	var le *transport.LayerError
-	if errors.As(err, &le) {
+	if nix, ok := src.(*transport.Reference); ok && err != nil && !errors.As(err, &le) {
+		le = nix.Explain(ctx, err)
+	}
+	if le != nil {
 		// containers/image wraps it in the upload's URL and state; the
 		// layer error says all there is to say.
 		return nil, fmt.Errorf("copying %s to %s: no manifest written: %w", transports(src), transports(dest), le)

@@ -231,17 +231,28 @@ func TestChangedStorePath(t *testing.T) {
 	f := newFixture(t, "fixture")
 
 	// A copy of the app's store path under a private root, changed after
-	// the layer was hashed.
-	root := t.TempDir()
-	copyTree(t, f.app.Path, filepath.Join(root, f.app.Path))
-	copyTree(t, f.lib.Path, filepath.Join(root, f.lib.Path))
-	changed := transporttest.Describe(t, "changed", f.img.Config, []transporttest.Layer{
-		{Paths: []layers.Path{f.lib}},
-		{Paths: []layers.Path{f.app}},
-	}, layers.WithRoot(root))
-	if err := os.WriteFile(filepath.Join(root, f.app.Path, "bin/app"), []byte("#!/bin/sh\necho tampered\n"), 0o755); err != nil {
-		t.Fatal(err)
+	// the layer was hashed: the same layer size (copy.Image's hash finds
+	// it) or larger (the stream's size check does).
+	tampered := func(t *testing.T, content string) *transport.Reference {
+		root := t.TempDir()
+		copyTree(t, f.app.Path, filepath.Join(root, f.app.Path))
+		copyTree(t, f.lib.Path, filepath.Join(root, f.lib.Path))
+		img := transporttest.Describe(t, "changed", f.img.Config, []transporttest.Layer{
+			{Paths: []layers.Path{f.lib}},
+			{Paths: []layers.Path{f.app}},
+		}, layers.WithRoot(root))
+		if err := os.WriteFile(filepath.Join(root, f.app.Path, "bin/app"), []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		ref, err := transport.NewReference(transporttest.Write(t, img), layers.WithRoot(root))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ref
 	}
+	// The tests' wants name the layer at fault as layer1, which stands for
+	// "layers[1] (DIGEST" with the digest its description records.
+	const layer1 = "layers[1] ("
 
 	wrong := *f.img
 	wrong.Layers = append(wrong.Layers[:0:0], f.img.Layers...)
@@ -254,19 +265,18 @@ func TestChangedStorePath(t *testing.T) {
 		want []string
 	}{
 		{"store path changed", func(t *testing.T) *transport.Reference {
-			ref, err := transport.NewReference(transporttest.Write(t, changed), layers.WithRoot(root))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return ref
-		}, []string{"layers[1] (" + changed.Layers[1].Digest.String(), f.app.Path}},
+			return tampered(t, "#!/bin/sh\necho tampered\n")
+		}, []string{layer1, "layer hashes to", f.app.Path}},
+		{"store path grew", func(t *testing.T) *transport.Reference {
+			return tampered(t, "#!/bin/sh\n"+strings.Repeat("echo tampered\n", 100))
+		}, []string{layer1, "larger than the recorded", f.app.Path}},
 		{"description edited", func(t *testing.T) *transport.Reference {
 			ref, err := transport.NewReference(transporttest.Write(t, &wrong))
 			if err != nil {
 				t.Fatal(err)
 			}
 			return ref
-		}, []string{"layers[1] (" + wrong.Layers[1].Digest.String(), "no store path's NAR hash changed"}},
+		}, []string{layer1, "no store path's NAR hash changed"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -275,8 +285,9 @@ func TestChangedStorePath(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			ref := tc.ref(t)
 			mark := reg.Mark()
-			_, err = push.CopyImage(context.Background(), tc.ref(t), dest, append(statelessOpts(t, reg), push.WithRetry(2, 1))...)
+			_, err = push.CopyImage(context.Background(), ref, dest, append(statelessOpts(t, reg), push.WithRetry(2, 1))...)
 			if err == nil {
 				t.Fatal("push succeeded")
 			}
@@ -287,6 +298,9 @@ func TestChangedStorePath(t *testing.T) {
 				t.Fatalf("error is not a *transport.LayerError holding a *layers.MismatchError: %v", err)
 			}
 			for _, w := range tc.want {
+				if w == layer1 {
+					w += ref.Image().Layers[1].Digest.String()
+				}
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error does not mention %q: %v", w, err)
 				}
