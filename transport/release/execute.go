@@ -36,6 +36,7 @@ func (r *run) execute(ctx context.Context) {
 			rp.dest.Close()
 		}
 	}
+
 }
 
 // fail records err, and stops the run unless it keeps going.
@@ -255,11 +256,11 @@ func (r *run) pushManifest(ctx context.Context, id *imageDest) error {
 					return nil
 				}
 			}
-			d, err := r.destination(ctx, tagged)
+			d, done, err := r.manifestDest(ctx, id.repo, tagged)
 			if err != nil {
 				return err
 			}
-			defer d.Close()
+			defer done()
 			if err := d.PutManifest(ctx, id.img.built.Manifest, nil); err != nil {
 				return err
 			}
@@ -281,6 +282,23 @@ func (r *run) pushManifest(ctx context.Context, id *imageDest) error {
 		r.progress.note("pushed %s@%s", tagged, id.img.built.ManifestDigest)
 	}
 	return nil
+}
+
+// manifestDest returns a destination that writes a manifest as tagged, a
+// tag in rp, and what to call when done with it: rp's own destination when
+// it was made for that tag (no new client, so no new GET /v2/ or token
+// request), else a new one, closed by done so that a run of many tags does
+// not keep a connection open for each.
+func (r *run) manifestDest(ctx context.Context, rp *repo, tagged reference.NamedTagged) (types.ImageDestination, func(), error) {
+	if tagged.String() == rp.any.String() {
+		d, err := r.repoDest(ctx, rp)
+		return d, func() {}, err
+	}
+	d, err := r.destination(ctx, tagged)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, func() { d.Close() }, nil
 }
 
 // causes drops the errors that only say the run was stopped when errs also

@@ -41,14 +41,18 @@ func TestReleaseSharedLayers(t *testing.T) {
 		t.Fatalf("push: %v\n%s", err, progress.String())
 	}
 	ops := countOps(t, reg.Requests(mark))
-	if testing.Verbose() {
-		pings := 0
-		for _, q := range reg.Requests(mark) {
-			if q.Path == "/v2/" {
-				pings++
-			}
+	// Each new client of containers/image asks GET /v2/ once: one per
+	// repository for its blobs, and one per tag other than the one the
+	// repository's blob client was made for (that tag's manifest is
+	// written through it).
+	pings := 0
+	for _, q := range reg.Requests(mark) {
+		if q.Path == "/v2/" {
+			pings++
 		}
-		t.Logf("pings: %d", pings)
+	}
+	if want := len(repos) + (n*len(repos) + 1 - len(repos)); pings != want {
+		t.Errorf("%d GET /v2/, want %d", pings, want)
 	}
 	t.Logf("first run: %.2fs, %d HEAD, %d uploads, %d mounts, %d upload sessions, %d manifests; %+v",
 		rep.Seconds, ops.heads, len(ops.uploads), len(ops.mounts), ops.starts, ops.manifests, rep.Totals)
