@@ -189,3 +189,14 @@ func addStorePath(tb testing.TB, dir string) string {
 
 // mib formats a byte count.
 func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
+
+// stopRegistries stops regs and deletes what they stored, so that repeated
+// runs do not fill the disk.
+func stopRegistries(tb testing.TB, regs []*testenv.Registry) {
+	tb.Helper()
+	for _, r := range regs {
+		if err := r.Stop(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}

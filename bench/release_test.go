@@ -99,7 +99,11 @@ func requirePushCommand(tb testing.TB) {
 // with `nixpush copy` and against curl uploading only the release's unique
 // blobs once. Every image has the same four base layers (half of total)
 // and one layer of its own (the other half, split among the images).
-func benchRelease(tb testing.TB, nImages int, total int64) {
+//
+// The push and curl's upload are timed runs times each, alternating, each
+// into a fresh registry: on a small shared machine one run moves by tenths
+// of a second, so the figure is the ratio of the sums.
+func benchRelease(tb testing.TB, nImages int, total int64, runs int) {
 	tb.Helper()
 	testenv.RequireNix(tb)
 	requirePushCommand(tb)
@@ -110,29 +114,13 @@ func benchRelease(tb testing.TB, nImages int, total int64) {
 		base = append(base, describedLayer(tb, p))
 	}
 	appBytes := total / 2 / int64(nImages)
-	var plan struct {
-		Images []map[string]any `json:"images"`
-	}
 	descs := make([]string, nImages)
-	regs := []*testenv.Registry{testenv.StartRegistry(tb), testenv.StartRegistry(tb), testenv.StartRegistry(tb), testenv.StartRegistry(tb)}
 	for i := range descs {
 		name := fmt.Sprintf("app-%02d", i)
 		p := storePath(tb, "nixpush-bench-"+name, byte(100+i), files(appBytes), appBytes)
 		descs[i] = writeDescription(tb, name, append(append([]description.Layer{}, base...), describedLayer(tb, p)))
-		plan.Images = append(plan.Images, map[string]any{
-			"image":        descs[i],
-			"destinations": []string{"docker://" + regs[0].Host + "/" + name + ":v1"},
-		})
 	}
 	dir := tb.TempDir()
-	planFile, reportFile := filepath.Join(dir, "plan.json"), filepath.Join(dir, "report.json")
-	b, err := json.Marshal(plan)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(planFile, b, 0o644); err != nil {
-		tb.Fatal(err)
-	}
 	// The baseline's input, not timed: every blob of the release, once.
 	layout := filepath.Join(dir, "oci")
 	for i, d := range descs {
@@ -148,21 +136,40 @@ func benchRelease(tb testing.TB, nImages int, total int64) {
 		unique += st.Size()
 	}
 
-	reg0, reg2 := regs[0].CPUTime(), regs[2].CPUTime()
-	curl := curlUpload(tb, regs[2].Host, "release", blobs, push.DefaultParallel)
-	release := runNixpush(tb, "push", "-q", "--dest-tls-verify=false", "--report", reportFile, "--plan", planFile)
-	reg0, reg2 = regs[0].CPUTime()-reg0, regs[2].CPUTime()-reg2
+	reportFile := filepath.Join(dir, "report.json")
+	var release, curl usage
+	var releaseReg, curlReg time.Duration
+	var ratios []string
+	var requests string
+	for run := 0; run < runs; run++ {
+		regs := []*testenv.Registry{testenv.StartRegistry(tb), testenv.StartRegistry(tb)}
+		planFile := writePlan(tb, dir, regs[0].Host, descs)
+		reg0, reg1 := regs[0].CPUTime(), regs[1].CPUTime()
+		c := curlUpload(tb, regs[1].Host, "release", blobs, push.DefaultParallel)
+		r := runNixpush(tb, "push", "-q", "--dest-tls-verify=false", "--report", reportFile, "--plan", planFile)
+		releaseReg += regs[0].CPUTime() - reg0
+		curlReg += regs[1].CPUTime() - reg1
+		release.wall, release.cpu, release.rssMiB = release.wall+r.wall, release.cpu+r.cpu, max(release.rssMiB, r.rssMiB)
+		curl.wall, curl.cpu = curl.wall+c.wall, curl.cpu+c.cpu
+		ratios = append(ratios, fmt.Sprintf("%.2f", r.wall.Seconds()/c.wall.Seconds()))
+		requests = fmt.Sprintf("nixpush %s; curl %s", methods(regs[0].Requests(0)), methods(regs[1].Requests(0)))
+		stopRegistries(tb, regs)
+	}
+	n := time.Duration(runs)
+
 	// One by one, as written, then as a user who knows the first image's
 	// repository holds the shared layers would.
+	regs := []*testenv.Registry{testenv.StartRegistry(tb), testenv.StartRegistry(tb)}
 	var oneByOne, mounting time.Duration
 	for i, d := range descs {
-		oneByOne += runNixpush(tb, "copy", "-q", "--dest-tls-verify=false", "nix:"+d, fmt.Sprintf("docker://%s/app-%02d:v1", regs[1].Host, i)).wall
-		args := []string{"copy", "-q", "--dest-tls-verify=false", "nix:" + d, fmt.Sprintf("docker://%s/app-%02d:v1", regs[3].Host, i)}
+		oneByOne += runNixpush(tb, "copy", "-q", "--dest-tls-verify=false", "nix:"+d, fmt.Sprintf("docker://%s/app-%02d:v1", regs[0].Host, i)).wall
+		args := []string{"copy", "-q", "--dest-tls-verify=false", "nix:" + d, fmt.Sprintf("docker://%s/app-%02d:v1", regs[1].Host, i)}
 		if i > 0 {
 			args = append(args, "--mount-from", "app-00")
 		}
 		mounting += runNixpush(tb, args...).wall
 	}
+	stopRegistries(tb, regs)
 
 	var report struct {
 		Totals struct {
@@ -180,29 +187,52 @@ func benchRelease(tb testing.TB, nImages int, total int64) {
 	up := report.Totals.Uploaded
 	size := fmt.Sprintf("%d images, %s unique in %d blobs, %s pushed in all", nImages, mib(unique), len(blobs),
 		mib(int64(nImages)*(total/2+appBytes)))
-	result(fmt.Sprintf("release-%d-images-vs-unique-bytes", nImages), release.wall, curl.wall,
-		fmt.Sprintf("target <= 1.2; curl uploading each unique blob once, %d at once; %s; nixpush uploaded %d blobs (%s), mounted %d, peak RSS %.0f MiB; CPU: nixpush %.1f s + its registry %.1f s, curl %.1f s + its registry %.1f s",
-			push.DefaultParallel, size, up.Blobs, mib(up.Bytes), report.Totals.Mounted.Blobs, release.rssMiB,
-			release.cpu.Seconds(), reg0.Seconds(), curl.cpu.Seconds(), reg2.Seconds()))
-	fmt.Printf("release-%d-images-requests: nixpush %s; curl %s\n", nImages, methods(regs[0].Requests(0)), methods(regs[2].Requests(0)))
-	result(fmt.Sprintf("release-%d-images-vs-one-by-one", nImages), release.wall, oneByOne,
+	result(fmt.Sprintf("release-%d-images-vs-unique-bytes", nImages), release.wall/n, curl.wall/n,
+		fmt.Sprintf("target <= 1.2; mean of %d runs each, alternating, ratios %s; curl uploading each unique blob once, %d at once; %s; nixpush uploaded %d blobs (%s), mounted %d, peak RSS %.0f MiB; CPU per run: nixpush %.1f s + its registry %.1f s, curl %.1f s + its registry %.1f s",
+			runs, strings.Join(ratios, ", "), push.DefaultParallel, size, up.Blobs, mib(up.Bytes), report.Totals.Mounted.Blobs, release.rssMiB,
+			release.cpu.Seconds()/float64(runs), releaseReg.Seconds()/float64(runs), curl.cpu.Seconds()/float64(runs), curlReg.Seconds()/float64(runs)))
+	fmt.Printf("release-%d-images-requests: %s\n", nImages, requests)
+	result(fmt.Sprintf("release-%d-images-vs-one-by-one", nImages), release.wall/n, oneByOne,
 		fmt.Sprintf("nixpush copy of each image in turn; %s", size))
-	result(fmt.Sprintf("release-%d-images-vs-one-by-one-mount-from", nImages), release.wall, mounting,
+	result(fmt.Sprintf("release-%d-images-vs-one-by-one-mount-from", nImages), release.wall/n, mounting,
 		fmt.Sprintf("nixpush copy of each image in turn, all but the first with --mount-from the first's repository; %s", size))
 	if up.Bytes > unique {
 		tb.Errorf("the release uploaded %d bytes, more than its %d unique bytes", up.Bytes, unique)
 	}
 }
 
+// writePlan writes a plan pushing each of descs to host/app-NN:v1.
+func writePlan(tb testing.TB, dir, host string, descs []string) string {
+	tb.Helper()
+	var plan struct {
+		Images []map[string]any `json:"images"`
+	}
+	for i, d := range descs {
+		plan.Images = append(plan.Images, map[string]any{
+			"image":        d,
+			"destinations": []string{fmt.Sprintf("docker://%s/app-%02d:v1", host, i)},
+		})
+	}
+	b, err := json.Marshal(plan)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := filepath.Join(dir, "plan.json")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
 // BenchmarkRelease: a 20-image release (default 256 MiB of unique bytes;
 // NIXPUSH_BENCH_RELEASE_BYTES changes it, bench/release.sh --full runs
 // 1 GiB) pushed with nixpush push, against one `nixpush copy` per image
-// and against curl uploading the unique blobs once. Target: within 1.2×
-// of the curl time.
+// and against curl uploading the unique blobs once, NIXPUSH_BENCH_RUNS
+// (default 3) times each. Target: within 1.2× of the curl time.
 func BenchmarkRelease(b *testing.B) {
 	total := envInt("NIXPUSH_BENCH_RELEASE_BYTES", 256<<20)
 	for i := 0; i < b.N; i++ {
-		benchRelease(b, 20, total)
+		benchRelease(b, 20, total, int(envInt("NIXPUSH_BENCH_RUNS", 3)))
 	}
 }
 
@@ -253,7 +283,7 @@ func BenchmarkBigLayer(b *testing.B) {
 // on tiny store paths, so every test run exercises it.
 func TestReleaseBenchSmall(t *testing.T) {
 	t.Run("big layer", func(t *testing.T) { benchBigLayer(t, 4<<20) })
-	t.Run("release", func(t *testing.T) { benchRelease(t, 3, 8<<20) })
+	t.Run("release", func(t *testing.T) { benchRelease(t, 3, 8<<20, 2) })
 }
 
 // methods counts requests by method and status, e.g. "HEAD 404: 20".
