@@ -200,3 +200,11 @@ func stopRegistries(tb testing.TB, regs []*testenv.Registry) {
 		}
 	}
 }
+
+// settle writes dirty pages back to disk, untimed, before a timed side, so
+// that no side pays for the writeback of what the previous one stored.
+func settle(b *testing.B) {
+	b.StopTimer()
+	syscall.Sync()
+	b.StartTimer()
+}
