@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +20,33 @@ import (
 func result(name string, nixpush, baseline time.Duration, notes string) {
 	fmt.Printf("%s: nixpush %.3f s, baseline %.3f s, ratio %.2f (%s)\n",
 		name, nixpush.Seconds(), baseline.Seconds(), nixpush.Seconds()/baseline.Seconds(), notes)
+}
+
+// resultRuns prints a figure timed over several runs, nixpush[i] and
+// baseline[i] measured in the same round: the median time of each side
+// and the median of the rounds' ratios, which one disturbed round on a
+// small shared machine does not move, with every round's ratio in the
+// notes.
+func resultRuns(name string, nixpush, baseline []time.Duration, notes string) {
+	ratios := make([]float64, len(nixpush))
+	per := make([]string, len(nixpush))
+	for i := range nixpush {
+		ratios[i] = nixpush[i].Seconds() / baseline[i].Seconds()
+		per[i] = fmt.Sprintf("%.2f", ratios[i])
+	}
+	fmt.Printf("%s: nixpush %.3f s, baseline %.3f s, ratio %.2f (median of %d runs, ratios %s; %s)\n",
+		name, median(nixpush).Seconds(), median(baseline).Seconds(), median(ratios), len(ratios), strings.Join(per, ", "), notes)
+}
+
+// median returns the middle value (the mean of the two middle ones for an
+// even count) of xs.
+func median[T time.Duration | float64](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // usage is what a run took: wall and CPU time (user and system), and

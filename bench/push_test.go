@@ -123,10 +123,11 @@ func BenchmarkPushCold(b *testing.B) {
 	s.hashFiles(b)                         // warm the page cache for every side
 
 	blobs := layoutBlobs(b, layout)
-	var nixpush, gzip, preserve, crane, curl, nixpushCPU, curlCPU, nixpushReg, curlReg time.Duration
+	var nixpush, gzip, preserve, crane, curl []time.Duration
+	var nixpushCPU, curlCPU, nixpushReg, curlReg time.Duration
 	var heap float64
 	b.ResetTimer()
-	iterations := b.N * int(envInt("NIXPUSH_BENCH_RUNS", 3))
+	iterations := b.N * int(envInt("NIXPUSH_BENCH_RUNS", 5))
 	for i := 0; i < iterations; i++ {
 		b.StopTimer()
 		regs := make([]*testenv.Registry, 5)
@@ -137,12 +138,12 @@ func BenchmarkPushCold(b *testing.B) {
 		sides := []func(){func() {
 			reg3 := regs[3].CPUTime()
 			c := curlUpload(b, regs[3].Host, "bench", blobs, push.DefaultParallel)
-			curl, curlCPU, curlReg = curl+c.wall, curlCPU+c.cpu, curlReg+regs[3].CPUTime()-reg3
+			curl, curlCPU, curlReg = append(curl, c.wall), curlCPU+c.cpu, curlReg+regs[3].CPUTime()-reg3
 		}, func() {
 			reg0 := regs[0].CPUTime()
 			h := sampleHeap()
 			cpu0 := selfCPU()
-			nixpush += pushTo(b, ref, "docker://"+regs[0].Host+"/bench:cold")
+			nixpush = append(nixpush, pushTo(b, ref, "docker://"+regs[0].Host+"/bench:cold"))
 			nixpushCPU, nixpushReg = nixpushCPU+selfCPU()-cpu0, nixpushReg+regs[0].CPUTime()-reg0
 			heap = max(heap, h.done())
 		}}
@@ -154,37 +155,32 @@ func BenchmarkPushCold(b *testing.B) {
 			side()
 		}
 		settle(b)
-		gzip += skopeoCopy(b, "oci:"+layout+":bench", "docker://"+regs[1].Host+"/bench:cold")
+		gzip = append(gzip, skopeoCopy(b, "oci:"+layout+":bench", "docker://"+regs[1].Host+"/bench:cold"))
 		settle(b)
-		preserve += skopeoCopy(b, "--preserve-digests", "oci:"+layout+":bench", "docker://"+regs[2].Host+"/bench:cold")
+		preserve = append(preserve, skopeoCopy(b, "--preserve-digests", "oci:"+layout+":bench", "docker://"+regs[2].Host+"/bench:cold"))
 		settle(b)
-		crane += cranePush(b, layout, regs[4].Host+"/bench:cold")
+		crane = append(crane, cranePush(b, layout, regs[4].Host+"/bench:cold"))
 		b.StopTimer()
 		stopRegistries(b, regs)
 		b.StartTimer()
 	}
 	b.StopTimer()
 	n := float64(iterations)
-	runs := time.Duration(iterations)
-	size := fmt.Sprintf("%s, %d files, %d layers; mean of %d runs", mib(s.bytes), s.files, len(s.paths), iterations)
-	result("cold-push-vs-curl", nixpush/runs, curl/runs, fmt.Sprintf("target <= 1.2; curl uploading the finished blobs, %d at once; %s; CPU per run: nixpush %.1f s + its registry %.1f s, curl %.1f s + its registry %.1f s",
+	size := fmt.Sprintf("%s, %d files, %d layers", mib(s.bytes), s.files, len(s.paths))
+	resultRuns("cold-push-vs-curl", nixpush, curl, fmt.Sprintf("target <= 1.2; curl uploading the finished blobs, %d at once; %s; CPU per run: nixpush %.1f s + its registry %.1f s, curl %.1f s + its registry %.1f s",
 		push.DefaultParallel, size, nixpushCPU.Seconds()/n, nixpushReg.Seconds()/n, curlCPU.Seconds()/n, curlReg.Seconds()/n))
-	result("cold-push-vs-skopeo-preserve", nixpush/runs, preserve/runs, "skopeo copy --preserve-digests oci: of the same layers; "+size)
-	result("cold-push-vs-skopeo-gzip", nixpush/runs, gzip/runs, "skopeo copy oci: of the same layers, gzip on the fly; "+size)
-	result("cold-push-vs-crane", nixpush/runs, crane/runs, "crane push of the same OCI layout; "+size)
-	b.ReportMetric(curl.Seconds()/n, "curl-s")
-	b.ReportMetric(crane.Seconds()/n, "crane-s")
-	b.ReportMetric(float64(nixpush)/float64(curl), "x-curl")
-	b.ReportMetric(float64(nixpush)/float64(crane), "x-crane")
-	b.ReportMetric(nixpush.Seconds()/n, "nixpush-s")
-	b.ReportMetric(gzip.Seconds()/n, "skopeo-gzip-s")
-	b.ReportMetric(preserve.Seconds()/n, "skopeo-preserve-s")
-	b.ReportMetric(float64(nixpush)/float64(gzip), "x-skopeo-gzip")
-	b.ReportMetric(float64(nixpush)/float64(preserve), "x-skopeo-preserve")
-	b.ReportMetric(float64(s.bytes)/nixpush.Seconds()*n/1e6, "nixpush-MB/s")
+	resultRuns("cold-push-vs-skopeo-preserve", nixpush, preserve, "skopeo copy --preserve-digests oci: of the same layers; "+size)
+	resultRuns("cold-push-vs-skopeo-gzip", nixpush, gzip, "skopeo copy oci: of the same layers, gzip on the fly; "+size)
+	resultRuns("cold-push-vs-crane", nixpush, crane, "crane push of the same OCI layout; "+size)
+	b.ReportMetric(median(curl).Seconds(), "curl-s")
+	b.ReportMetric(median(crane).Seconds(), "crane-s")
+	b.ReportMetric(median(nixpush).Seconds(), "nixpush-s")
+	b.ReportMetric(median(gzip).Seconds(), "skopeo-gzip-s")
+	b.ReportMetric(median(preserve).Seconds(), "skopeo-preserve-s")
+	b.ReportMetric(float64(s.bytes)/median(nixpush).Seconds()/1e6, "nixpush-MB/s")
 	b.ReportMetric(heap, "max-heap-MiB")
-	b.Logf("%d files, %d bytes in %d layers; nixpush %v, curl %v, skopeo (gzip) %v, skopeo --preserve-digests %v, crane %v over %d runs; largest Go heap %.1f MiB",
-		s.files, s.bytes, len(s.paths), nixpush, curl, gzip, preserve, crane, iterations, heap)
+	b.Logf("%d files, %d bytes in %d layers; per run: nixpush %v, curl %v, skopeo (gzip) %v, skopeo --preserve-digests %v, crane %v; largest Go heap %.1f MiB",
+		s.files, s.bytes, len(s.paths), nixpush, curl, gzip, preserve, crane, heap)
 }
 
 // BenchmarkPushWarm: re-pushing a 100-layer image whose blobs all exist,

@@ -103,8 +103,8 @@ func requirePushCommand(tb testing.TB) {
 //
 // The push and curl's upload are timed runs times each, taking turns at
 // going first, each into a fresh registry after a sync: on a small shared
-// machine one run moves by tenths of a second, so the figure is the ratio
-// of the sums.
+// machine one run moves by tenths of a second, so the figure is the median
+// of the runs' ratios (resultRuns).
 func benchRelease(tb testing.TB, nImages int, total int64, runs int) {
 	tb.Helper()
 	testenv.RequireNix(tb)
@@ -139,9 +139,9 @@ func benchRelease(tb testing.TB, nImages int, total int64, runs int) {
 	}
 
 	reportFile := filepath.Join(dir, "report.json")
-	var release, curl usage
+	var release, curl usage // CPU summed over the runs, peak RSS
+	var releaseWalls, curlWalls []time.Duration
 	var releaseReg, curlReg time.Duration
-	var ratios []string
 	var requests string
 	for run := 0; run < runs; run++ {
 		regs := []*testenv.Registry{testenv.StartRegistry(tb), testenv.StartRegistry(tb)}
@@ -163,13 +163,12 @@ func benchRelease(tb testing.TB, nImages int, total int64, runs int) {
 			syscall.Sync() // untimed: no side pays for the other's writeback
 			side()
 		}
-		release.wall, release.cpu, release.rssMiB = release.wall+r.wall, release.cpu+r.cpu, max(release.rssMiB, r.rssMiB)
-		curl.wall, curl.cpu = curl.wall+c.wall, curl.cpu+c.cpu
-		ratios = append(ratios, fmt.Sprintf("%.2f", r.wall.Seconds()/c.wall.Seconds()))
+		release.cpu, release.rssMiB = release.cpu+r.cpu, max(release.rssMiB, r.rssMiB)
+		curl.cpu = curl.cpu + c.cpu
+		releaseWalls, curlWalls = append(releaseWalls, r.wall), append(curlWalls, c.wall)
 		requests = fmt.Sprintf("nixpush %s; curl %s", methods(regs[0].Requests(0)), methods(regs[1].Requests(0)))
 		stopRegistries(tb, regs)
 	}
-	n := time.Duration(runs)
 
 	// One by one, as written, then as a user who knows the first image's
 	// repository holds the shared layers would.
@@ -201,14 +200,14 @@ func benchRelease(tb testing.TB, nImages int, total int64, runs int) {
 	up := report.Totals.Uploaded
 	size := fmt.Sprintf("%d images, %s unique in %d blobs, %s pushed in all", nImages, mib(unique), len(blobs),
 		mib(int64(nImages)*(total/2+appBytes)))
-	result(fmt.Sprintf("release-%d-images-vs-unique-bytes", nImages), release.wall/n, curl.wall/n,
-		fmt.Sprintf("target <= 1.2; mean of %d runs each, alternating, ratios %s; curl uploading each unique blob once, %d at once; %s; nixpush uploaded %d blobs (%s), mounted %d, peak RSS %.0f MiB; CPU per run: nixpush %.1f s + its registry %.1f s, curl %.1f s + its registry %.1f s",
-			runs, strings.Join(ratios, ", "), push.DefaultParallel, size, up.Blobs, mib(up.Bytes), report.Totals.Mounted.Blobs, release.rssMiB,
+	resultRuns(fmt.Sprintf("release-%d-images-vs-unique-bytes", nImages), releaseWalls, curlWalls,
+		fmt.Sprintf("target <= 1.2; curl uploading each unique blob once, %d at once; %s; nixpush uploaded %d blobs (%s), mounted %d, peak RSS %.0f MiB; CPU per run: nixpush %.1f s + its registry %.1f s, curl %.1f s + its registry %.1f s",
+			push.DefaultParallel, size, up.Blobs, mib(up.Bytes), report.Totals.Mounted.Blobs, release.rssMiB,
 			release.cpu.Seconds()/float64(runs), releaseReg.Seconds()/float64(runs), curl.cpu.Seconds()/float64(runs), curlReg.Seconds()/float64(runs)))
 	fmt.Printf("release-%d-images-requests: %s\n", nImages, requests)
-	result(fmt.Sprintf("release-%d-images-vs-one-by-one", nImages), release.wall/n, oneByOne,
+	result(fmt.Sprintf("release-%d-images-vs-one-by-one", nImages), median(releaseWalls), oneByOne,
 		fmt.Sprintf("nixpush copy of each image in turn; %s", size))
-	result(fmt.Sprintf("release-%d-images-vs-one-by-one-mount-from", nImages), release.wall/n, mounting,
+	result(fmt.Sprintf("release-%d-images-vs-one-by-one-mount-from", nImages), median(releaseWalls), mounting,
 		fmt.Sprintf("nixpush copy of each image in turn, all but the first with --mount-from the first's repository; %s", size))
 	if up.Bytes > unique {
 		tb.Errorf("the release uploaded %d bytes, more than its %d unique bytes", up.Bytes, unique)
@@ -242,11 +241,11 @@ func writePlan(tb testing.TB, dir, host string, descs []string) string {
 // NIXPUSH_BENCH_RELEASE_BYTES changes it, bench/release.sh --full runs
 // 1 GiB) pushed with nixpush push, against one `nixpush copy` per image
 // and against curl uploading the unique blobs once, NIXPUSH_BENCH_RUNS
-// (default 3) times each. Target: within 1.2× of the curl time.
+// (default 5) times each. Target: within 1.2× of the curl time.
 func BenchmarkRelease(b *testing.B) {
 	total := envInt("NIXPUSH_BENCH_RELEASE_BYTES", 256<<20)
 	for i := 0; i < b.N; i++ {
-		benchRelease(b, 20, total, int(envInt("NIXPUSH_BENCH_RUNS", 3)))
+		benchRelease(b, 20, total, int(envInt("NIXPUSH_BENCH_RUNS", 5)))
 	}
 }
 
