@@ -200,7 +200,7 @@ func (r *run) upload(ctx context.Context, d types.ImageDestination, b *blob, rp 
 		// A digest the registry computes otherwise is refused with
 		// DIGEST_INVALID (ErrDigestMismatch, see retry.go).
 		_, err := d.PutBlob(ctx, stream, b.info, memory.New(), b.isConfig)
-		sent = stream.opened
+		sent = stream.wasOpened()
 		return err
 	})
 	return sent, err
@@ -363,31 +363,55 @@ func (t touchReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// lazyBlob is a blob stream opened on its first read.
+// lazyBlob is a blob stream opened on its first read. The HTTP transport
+// may read and close it on its own goroutine, even after the request
+// returned, so it is safe for concurrent use.
 type lazyBlob struct {
-	open   func() (io.ReadCloser, error)
+	open func() (io.ReadCloser, error)
+
+	mu     sync.Mutex
 	rc     io.ReadCloser
 	err    error
 	opened bool
+	closed bool
 }
 
 func (l *lazyBlob) Read(p []byte) (int, error) {
-	if !l.opened {
+	l.mu.Lock()
+	if !l.opened && !l.closed {
 		l.opened = true
 		l.rc, l.err = l.open()
 	}
-	if l.err != nil {
-		return 0, l.err
+	rc, err := l.rc, l.err
+	if l.closed {
+		err = io.ErrClosedPipe
 	}
-	return l.rc.Read(p)
+	l.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return rc.Read(p)
 }
 
-// Close closes the stream if it was opened.
+// Close closes the stream if it was opened; later reads fail.
 func (l *lazyBlob) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
 	if l.rc == nil {
 		return nil
 	}
 	return l.rc.Close()
+}
+
+// wasOpened says whether anything read the stream.
+func (l *lazyBlob) wasOpened() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.opened
 }
 
 // closerFunc makes a function an io.Closer.
