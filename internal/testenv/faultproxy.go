@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // FaultKind is what a FaultProxy does to a request a rule matches.
@@ -31,6 +32,14 @@ const (
 	Unauthorized
 	// Forbidden answers 403 Forbidden.
 	Forbidden
+	// Hang reads the request body, then answers nothing until the client
+	// gives up (or 30 seconds pass): a registry that stalls.
+	Hang
+	// RefuseMount forwards a cross-repository mount (POST
+	// …/blobs/uploads/?mount=…&from=…) without its query, so the registry
+	// opens an ordinary upload session (202) instead of mounting, as the
+	// distribution spec allows. It matches only mount requests.
+	RefuseMount
 )
 
 func (k FaultKind) String() string {
@@ -45,6 +54,10 @@ func (k FaultKind) String() string {
 		return "401"
 	case Forbidden:
 		return "403"
+	case Hang:
+		return "hang"
+	case RefuseMount:
+		return "refuse-mount"
 	}
 	return fmt.Sprintf("FaultKind(%d)", int(k))
 }
@@ -97,7 +110,9 @@ type FaultProxy struct {
 // errDropped ends a request body the proxy is dropping.
 var errDropped = errors.New("testenv: connection dropped by FaultProxy")
 
-type dropKey struct{}
+// faultKey holds, in a forwarded request's context, the FaultKind applied
+// to it.
+type faultKey struct{}
 
 // StartFaultProxy starts a proxy to upstream ("HOST:PORT", plain HTTP),
 // closed when the test ends.
@@ -112,11 +127,15 @@ func StartFaultProxy(t testing.TB, upstream string) *FaultProxy {
 			if loc := res.Header.Get("Location"); loc != "" {
 				res.Header.Set("Location", strings.Replace(loc, "//"+upstream+"/", "//"+p.Host+"/", 1))
 			}
-			p.record(res.Request.Method, res.Request.URL.Path, res.StatusCode, nil)
+			var fault *FaultKind
+			if k, ok := res.Request.Context().Value(faultKey{}).(FaultKind); ok {
+				fault = &k
+			}
+			p.record(res.Request.Method, res.Request.URL.Path, res.StatusCode, fault)
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if k, ok := r.Context().Value(dropKey{}).(FaultKind); ok {
+			if k, ok := r.Context().Value(faultKey{}).(FaultKind); ok && k == Drop {
 				p.record(r.Method, r.URL.Path, 0, &k)
 				hangUp(w)
 				return
@@ -139,9 +158,23 @@ func StartFaultProxy(t testing.TB, upstream string) *FaultProxy {
 				hangUp(w)
 				return
 			}
-			r = r.WithContext(context.WithValue(r.Context(), dropKey{}, rule.Kind))
+			r = r.WithContext(context.WithValue(r.Context(), faultKey{}, rule.Kind))
 			r.Body = &cutBody{r: r.Body, left: rule.AfterBytes}
 			rp.ServeHTTP(w, r)
+			return
+		case RefuseMount:
+			r = r.WithContext(context.WithValue(r.Context(), faultKey{}, rule.Kind))
+			r.URL.RawQuery = ""
+			rp.ServeHTTP(w, r)
+			return
+		case Hang:
+			io.Copy(io.Discard, r.Body) //nolint:errcheck // the client may abort it
+			select {
+			case <-r.Context().Done():
+			case <-time.After(30 * time.Second):
+			}
+			k := rule.Kind
+			p.record(r.Method, r.URL.Path, 0, &k)
 			return
 		case TooManyRequests:
 			w.Header().Set("Retry-After", "1")
@@ -202,6 +235,9 @@ func (p *FaultProxy) match(r *http.Request) *FaultRule {
 	defer p.mu.Unlock()
 	for _, rule := range p.rules {
 		if rule.Times == 0 || (rule.Method != "" && rule.Method != r.Method) || !strings.Contains(r.URL.Path, rule.PathContains) {
+			continue
+		}
+		if rule.Kind == RefuseMount && r.URL.Query().Get("mount") == "" {
 			continue
 		}
 		if rule.Times > 0 {

@@ -9,8 +9,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // blobUpload pushes data through base as a registry client does: POST to
@@ -173,5 +175,60 @@ func TestFaultProxyRetryAfter(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("after Clear: %s, want 200", res.Status)
+	}
+}
+
+// TestFaultProxyHangAndRefuseMount: Hang answers nothing until the client
+// gives up; RefuseMount turns a mount into a plain upload start (202) and
+// leaves other POSTs alone.
+func TestFaultProxyHangAndRefuseMount(t *testing.T) {
+	reg := StartRegistry(t)
+	p := StartFaultProxy(t, reg.Host)
+	p.Fail(FaultRule{Method: http.MethodHead, Times: 1, Kind: Hang})
+	c := &http.Client{Timeout: 300 * time.Millisecond}
+	if res, err := c.Head(p.URL() + "/v2/"); err == nil {
+		res.Body.Close()
+		t.Fatalf("hung HEAD answered %s", res.Status)
+	}
+	res, err := c.Head(p.URL() + "/v2/")
+	if err != nil {
+		t.Fatalf("second HEAD: %v", err)
+	}
+	res.Body.Close()
+
+	d, err := blobUpload(http.DefaultClient, p.URL(), "mount/a", randomBlob(4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Fail(FaultRule{Method: http.MethodPost, Times: -1, Kind: RefuseMount})
+	mount := func(query string) int {
+		res, err := http.Post(p.URL()+"/v2/mount/b/blobs/uploads/"+query, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := mount("?mount=" + url.QueryEscape(d) + "&from=mount/a"); got != http.StatusAccepted {
+		t.Errorf("refused mount answered %d, want 202", got)
+	}
+	if got := mount(""); got != http.StatusAccepted {
+		t.Errorf("plain upload start answered %d, want 202", got)
+	}
+	var faulted []string
+	for _, q := range p.Requests() {
+		if q.Faulted {
+			faulted = append(faulted, q.String())
+		}
+	}
+	// The hung HEAD is recorded when the proxy notices the hang-up, which
+	// may come after the mount.
+	sort.Strings(faulted)
+	if len(faulted) != 2 || !strings.HasPrefix(faulted[0], "HEAD /v2/ 0 (hang)") || !strings.HasPrefix(faulted[1], "POST /v2/mount/b/blobs/uploads/ 202 (refuse-mount)") {
+		t.Errorf("faulted requests %q, want the hung HEAD and one refused mount", faulted)
+	}
+	p.Clear()
+	if got := mount("?mount=" + url.QueryEscape(d) + "&from=mount/a"); got != http.StatusCreated {
+		t.Errorf("mount after Clear answered %d, want 201", got)
 	}
 }

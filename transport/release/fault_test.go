@@ -5,13 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,29 +231,10 @@ func TestAuthFaultsFailFast(t *testing.T) {
 // retried; the run succeeds.
 func TestHungRequestTimesOut(t *testing.T) {
 	reg := testenv.StartRegistry(t)
-	var heads, patches atomic.Int32
-	target := &url.URL{Scheme: "http", Host: reg.Host}
-	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		r.SetURL(target)
-		r.Out.Host = r.In.Host
-	}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hang := (r.Method == http.MethodHead && strings.Contains(r.URL.Path, "/blobs/") && heads.Add(1) == 1) ||
-			(r.Method == http.MethodPatch && patches.Add(1) == 1)
-		if hang {
-			// Read the body, so that the server notices the client
-			// hanging up, then answer nothing until it does.
-			io.Copy(io.Discard, r.Body) //nolint:errcheck // the client aborts it
-			select {
-			case <-r.Context().Done():
-			case <-time.After(20 * time.Second):
-			}
-			return
-		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
+	proxy := testenv.StartFaultProxy(t, reg.Host)
+	proxy.Fail(testenv.FaultRule{Method: http.MethodHead, PathContains: "/blobs/", Times: 1, Kind: testenv.Hang})
+	proxy.Fail(testenv.FaultRule{Method: http.MethodPatch, Times: 1, Kind: testenv.Hang})
+	host := proxy.Host
 	f := newFamily(t, 1, 0)
 	var progress bytes.Buffer
 	rep, err := release.Push(context.Background(),

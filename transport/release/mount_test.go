@@ -4,11 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,19 +17,9 @@ import (
 // uploaded, and the run succeeds.
 func TestMountRefused(t *testing.T) {
 	reg := testenv.StartRegistry(t)
-	var refused atomic.Int32
-	target := &url.URL{Scheme: "http", Host: reg.Host}
-	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		r.SetURL(target)
-		r.Out.Host = r.In.Host // the registry writes upload Locations for the proxy
-		if q := r.In.URL.Query(); q.Get("mount") != "" {
-			refused.Add(1)
-			r.Out.URL.RawQuery = "" // a plain upload start: 202
-		}
-	}}
-	srv := httptest.NewServer(rp)
-	t.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
+	proxy := testenv.StartFaultProxy(t, reg.Host)
+	proxy.Fail(testenv.FaultRule{Method: http.MethodPost, Times: -1, Kind: testenv.RefuseMount})
+	host := proxy.Host
 
 	f := newFamily(t, 2, 0)
 	var imgs []release.Image
@@ -48,8 +34,8 @@ func TestMountRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	unique := 2 + 2*2
-	if int(refused.Load()) != unique || rep.Totals.Mounted.Blobs != 0 || rep.Totals.Uploaded.Blobs != 2*unique {
-		t.Errorf("%d mounts refused, totals %+v; want %d refused, every blob uploaded to both repositories", refused.Load(), rep.Totals, unique)
+	if proxy.Faults() != unique || rep.Totals.Mounted.Blobs != 0 || rep.Totals.Uploaded.Blobs != 2*unique {
+		t.Errorf("%d mounts refused, totals %+v; want %d refused, every blob uploaded to both repositories", proxy.Faults(), rep.Totals, unique)
 	}
 	ops := countOps(t, reg.Requests(mark))
 	for d, c := range ops.uploads {
@@ -63,7 +49,10 @@ func TestMountRefused(t *testing.T) {
 			deletes++
 		}
 	}
-	t.Logf("%d upload sessions opened by refused mounts were cancelled", deletes)
+	// Each session a refused mount opened is cancelled, not left to expire.
+	if deletes != unique {
+		t.Errorf("%d upload sessions cancelled, want the %d that refused mounts opened", deletes, unique)
+	}
 	for i := range 2 {
 		if got := pullAll(t, fmt.Sprintf("%s/nomount/b:v%d", reg.Host, i)); got != f.builts[i].ManifestDigest {
 			t.Errorf("nomount/b:v%d: %s", i, got)
