@@ -167,12 +167,12 @@ func narHashOf(t *testing.T, p string) string {
 	return nixhash.MustNewHashWithEncoding(nixhash.SHA256, h.Sum(nil), nixhash.NixBase32, true).String()
 }
 
-// TestOpenMismatch: a store file changed after the digest was recorded makes
-// the stream end in a *MismatchError that names the changed store path and
-// only that one; an unchanged layer streams exactly its recorded bytes.
-func TestOpenMismatch(t *testing.T) {
-	root := materialize(t, host{umask: 0o022})
-	spec := Spec{Paths: []Path{
+// recordedLayer materialises the fixture and records a layer of fxTree and
+// fxSingle as a build would: NAR hashes, digest and size.
+func recordedLayer(t *testing.T) (root string, spec Spec, want digest.Digest, size int64) {
+	t.Helper()
+	root = materialize(t, host{umask: 0o022})
+	spec = Spec{Paths: []Path{
 		{Path: fxTree, NarHash: narHashOf(t, filepath.Join(root, fxTree))},
 		{Path: fxSingle, NarHash: narHashOf(t, filepath.Join(root, fxSingle))},
 	}}
@@ -180,6 +180,14 @@ func TestOpenMismatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return root, spec, want, size
+}
+
+// TestOpenMismatch: a store file changed after the digest was recorded makes
+// the stream end in a *MismatchError that names the changed store path and
+// only that one; an unchanged layer streams exactly its recorded bytes.
+func TestOpenMismatch(t *testing.T) {
+	root, spec, want, size := recordedLayer(t)
 
 	rc := Open(context.Background(), spec, want, size, WithRoot(root))
 	var buf bytes.Buffer
@@ -243,15 +251,7 @@ func TestOpenClose(t *testing.T) {
 // it), while a layer that grows or shrinks ends in a *MismatchError naming
 // the changed store path.
 func TestStream(t *testing.T) {
-	root := materialize(t, host{umask: 0o022})
-	spec := Spec{Paths: []Path{
-		{Path: fxTree, NarHash: narHashOf(t, filepath.Join(root, fxTree))},
-		{Path: fxSingle, NarHash: narHashOf(t, filepath.Join(root, fxSingle))},
-	}}
-	want, size, err := Digest(context.Background(), spec, WithRoot(root))
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, spec, want, size := recordedLayer(t)
 	read := func() ([]byte, error) {
 		rc := Stream(context.Background(), spec, want, size, WithRoot(root))
 		defer rc.Close()
