@@ -328,6 +328,22 @@ func TestChangedStorePath(t *testing.T) {
 			}
 		})
 	}
+
+	// Every destination gets the same check: copy.Image hashes what it
+	// writes to an OCI layout too, and the layer is named the same way.
+	t.Run("to oci", func(t *testing.T) {
+		ref := tampered(t, "#!/bin/sh\necho tampered\n")
+		dest, err := push.ParseReference("oci:" + t.TempDir() + ":v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = push.CopyImage(context.Background(), ref, dest)
+		var le *transport.LayerError
+		var mm *layers.MismatchError
+		if !errors.As(err, &le) || !errors.As(err, &mm) || le.Index != 1 || !strings.Contains(err.Error(), f.app.Path) {
+			t.Fatalf("got %v, want layers[1]'s mismatch naming %s", err, f.app.Path)
+		}
+	})
 }
 
 // copyTree copies a store path, keeping symlinks and the executable bit.
