@@ -36,7 +36,6 @@ func (r *run) execute(ctx context.Context) {
 			rp.dest.Close()
 		}
 	}
-
 }
 
 // fail records err, and stops the run unless it keeps going.
