@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,7 +194,7 @@ func BenchmarkPushWarm(b *testing.B) {
 	s := makeSynthetic(b, b.TempDir(), nLayers, 1000, 32<<20)
 	ref := describeSynthetic(b, s, nLayers)
 	reg := testenv.StartRegistry(b)
-	proxy := delayProxy(b, reg.Host, rtt)
+	proxy := testenv.StartTCPProxy(b, reg.Host, testenv.TCPProxy{Delay: rtt})
 	layout := filepath.Join(b.TempDir(), "oci")
 	pushTo(b, ref, "oci:"+layout+":bench")
 	pushTo(b, ref, "docker://"+reg.Host+"/bench:warm")
@@ -256,55 +254,13 @@ func BenchmarkPushWarm(b *testing.B) {
 	b.Logf("%d layers, %v simulated round trip; wall per run: %v; requests per run: %v", nLayers, rtt, wall, reqs)
 }
 
-// delayProxy forwards TCP connections to upstream, delaying each chunk of
-// the responses by rtt: a registry that far away.
-func delayProxy(tb testing.TB, upstream string, rtt time.Duration) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				u, err := net.Dial("tcp", upstream)
-				if err != nil {
-					return
-				}
-				defer u.Close()
-				go io.Copy(u, c) //nolint:errcheck // ends with the connection
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := u.Read(buf)
-					if n > 0 {
-						time.Sleep(rtt)
-						if _, werr := c.Write(buf[:n]); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return l.Addr().String()
-}
-
 // TestPushBenchSmall runs the push benchmarks' code on a tiny closure, so
 // every test run exercises it.
 func TestPushBenchSmall(t *testing.T) {
 	s := makeSynthetic(t, t.TempDir(), 5, 50, 1<<20)
 	ref := describeSynthetic(t, s, 5)
 	reg := testenv.StartRegistry(t)
-	proxy := delayProxy(t, reg.Host, time.Millisecond)
+	proxy := testenv.StartTCPProxy(t, reg.Host, testenv.TCPProxy{Delay: time.Millisecond})
 	pushTo(t, ref, "docker://"+reg.Host+"/small:v1")
 	mark := reg.Mark()
 	pushTo(t, ref, "docker://"+proxy+"/small:v1")

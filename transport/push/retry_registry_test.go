@@ -2,9 +2,6 @@ package push_test
 
 import (
 	"context"
-	"io"
-	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,7 +31,7 @@ func TestRetry(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// containers/image tries HTTPS, then HTTP: dropping two
 			// connections fails a whole attempt.
-			proxy := flakyProxy(t, reg.Host, 2)
+			proxy := testenv.StartTCPProxy(t, reg.Host, testenv.TCPProxy{DropFirst: 2})
 			dest, err := push.ParseReference("docker://" + proxy + "/retry:v1")
 			if err != nil {
 				t.Fatal(err)
@@ -46,39 +43,4 @@ func TestRetry(t *testing.T) {
 			}
 		})
 	}
-}
-
-// flakyProxy forwards TCP connections to upstream, but closes the first
-// drop connections as soon as they are accepted.
-func flakyProxy(t *testing.T, upstream string, drop int32) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	var n atomic.Int32
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			if n.Add(1) <= drop {
-				c.Close()
-				continue
-			}
-			go func() {
-				defer c.Close()
-				u, err := net.Dial("tcp", upstream)
-				if err != nil {
-					return
-				}
-				defer u.Close()
-				go io.Copy(u, c) //nolint:errcheck // ends with the connection
-				io.Copy(c, u)    //nolint:errcheck // ends with the connection
-			}()
-		}
-	}()
-	return l.Addr().String()
 }
