@@ -1,5 +1,6 @@
 // Package meter holds what nixpush's progress views share: byte counts and
-// rates for plain CI lines, and progressbar bars for terminals.
+// rates for plain CI lines, and progressbar bars in a live region for
+// terminals.
 package meter
 
 import (

@@ -30,3 +30,26 @@ func TestNewBar(t *testing.T) {
 		t.Fatalf("bar renders %q", s)
 	}
 }
+
+// TestLive: each redraw first moves up over the lines the last one drew,
+// a line wider than the terminal is cut to fit, and Clear erases exactly
+// what is on screen.
+func TestLive(t *testing.T) {
+	var b strings.Builder
+	l := &Live{w: &b, width: 10}
+	l.Draw("\rone", "two is too long")
+	if want := "\r\x1b[Kone\n\r\x1b[Ktwo is to\n\x1b[J"; b.String() != want {
+		t.Errorf("first draw %q, want %q", b.String(), want)
+	}
+	b.Reset()
+	l.Draw("total")
+	if want := "\x1b[2A\r\x1b[Ktotal\n\x1b[J"; b.String() != want {
+		t.Errorf("redraw %q, want %q", b.String(), want)
+	}
+	b.Reset()
+	l.Clear()
+	l.Clear()
+	if want := "\x1b[1A\x1b[J"; b.String() != want {
+		t.Errorf("clear %q, want %q", b.String(), want)
+	}
+}

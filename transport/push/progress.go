@@ -3,7 +3,6 @@ package push
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/nixpush/nixpush/transport/meter"
 	"go.podman.io/image/v5/types"
-	"golang.org/x/term"
 )
 
 // reporter turns containers/image progress events into output: live bars
@@ -29,8 +27,7 @@ type reporter struct {
 	blobs    map[digest.Digest]*blobState
 	active   []*blobState // blobs with a live bar, in start order
 	total    *progressbar.ProgressBar
-	drawn    int // lines of the live region on screen
-	width    int // terminal columns, 0 if unknown
+	live     *meter.Live // on a terminal
 	lastDraw time.Time
 	start    time.Time
 	sent     int64 // bytes read from sources
@@ -61,11 +58,7 @@ func newReporter(w io.Writer, terminal bool, lineInterval time.Duration, names b
 	}
 	if terminal {
 		r.interval = barInterval
-		if f, ok := w.(*os.File); ok {
-			if cols, _, err := term.GetSize(int(f.Fd())); err == nil {
-				r.width = cols
-			}
-		}
+		r.live = meter.NewLive(w)
 		max := names.total
 		if max <= 0 {
 			max = -1 // unknown: progressbar shows a spinner
@@ -177,42 +170,16 @@ func (r *reporter) finish(b *blobState, line string) {
 }
 
 // clear erases the live region.
-func (r *reporter) clear() {
-	if r.drawn > 0 {
-		fmt.Fprintf(r.w, "\x1b[%dA\x1b[J", r.drawn)
-		r.drawn = 0
-	}
-}
+func (r *reporter) clear() { r.live.Clear() }
 
 // draw redraws the live region: one bar per blob being copied, then the total.
 func (r *reporter) draw() {
-	var b strings.Builder
-	if r.drawn > 0 {
-		fmt.Fprintf(&b, "\x1b[%dA", r.drawn)
-	}
-	lines := 0
+	lines := make([]string, 0, len(r.active)+1)
 	for _, a := range r.active {
-		fmt.Fprintf(&b, "\r\x1b[K%s\n", r.fit(a.bar.String()))
-		lines++
+		lines = append(lines, a.bar.String())
 	}
-	fmt.Fprintf(&b, "\r\x1b[K%s\n\x1b[J", r.fit(r.total.String()))
-	lines++
-	io.WriteString(r.w, b.String())
-	r.drawn = lines
+	r.live.Draw(append(lines, r.total.String())...)
 	r.lastDraw = time.Now()
-}
-
-// fit trims a bar to one terminal line: a wrapped line would throw off
-// the cursor movements that redraw the live region.
-func (r *reporter) fit(line string) string {
-	line = strings.TrimLeft(line, "\r")
-	if r.width <= 1 {
-		return line
-	}
-	if runes := []rune(line); len(runes) >= r.width {
-		return string(runes[:r.width-1])
-	}
-	return line
 }
 
 // blobNames names the blobs of one source for people.

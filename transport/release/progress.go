@@ -3,14 +3,12 @@ package release
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"github.com/nixpush/nixpush/transport/meter"
 )
@@ -25,13 +23,12 @@ type progress struct {
 	interval time.Duration
 	tally    *tally
 	images   int
-	width    int
+	live     *meter.Live // on a terminal
 	start    time.Time
 	sent     atomic.Int64
 
 	mu     sync.Mutex
 	active []*tracked
-	drawn  int
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -48,11 +45,7 @@ func newProgress(o *options, images int, t *tally) *progress {
 	}
 	if p.terminal {
 		p.interval = barRefresh
-		if f, ok := p.w.(*os.File); ok {
-			if cols, _, err := term.GetSize(int(f.Fd())); err == nil {
-				p.width = cols
-			}
-		}
+		p.live = meter.NewLive(p.w)
 	}
 	p.wg.Add(1)
 	go p.loop()
@@ -166,39 +159,20 @@ const maxBars = 10
 
 // draw redraws the live region: a bar per upload, then the total.
 func (p *progress) draw() {
-	var b strings.Builder
-	if p.drawn > 0 {
-		fmt.Fprintf(&b, "\x1b[%dA", p.drawn)
-	}
-	lines := 0
+	var lines []string
 	for i, a := range p.active {
 		if i == maxBars {
 			break
 		}
 		_ = a.bar.Set64(a.n.Load())
-		fmt.Fprintf(&b, "\r\x1b[K%s\n", p.fit(a.bar.String()))
-		lines++
+		lines = append(lines, a.bar.String())
 	}
-	fmt.Fprintf(&b, "\r\x1b[K%s\n\x1b[J", p.fit(p.line(0)))
-	lines++
-	io.WriteString(p.w, b.String())
-	p.drawn = lines
+	p.live.Draw(append(lines, p.line(0))...)
 }
 
 // clear erases the live region.
 func (p *progress) clear() {
-	if p.terminal && p.drawn > 0 {
-		fmt.Fprintf(p.w, "\x1b[%dA\x1b[J", p.drawn)
-		p.drawn = 0
+	if p.terminal {
+		p.live.Clear()
 	}
-}
-
-// fit trims a line to the terminal's width, so that redraws stay aligned.
-func (p *progress) fit(line string) string {
-	if p.width > 1 {
-		if runes := []rune(line); len(runes) >= p.width {
-			return string(runes[:p.width-1])
-		}
-	}
-	return line
 }
