@@ -5,17 +5,27 @@
 # tools the tests check results with.
 NIXPUSH_DEBS="nix-bin docker-registry skopeo umoci busybox-static apache2-utils openssl curl podman runc ca-certificates"
 
-# Nix settings for every nix command the scripts and tests run, without
-# touching /etc/nix: no binary cache (unreachable here, and each build would
-# first spend seconds retrying it), the sandbox on, flakes on, and a local
-# flake registry so flake commands never try to download the global one.
+# Nix settings for every nix command the scripts and tests run, blind to the
+# machine's own configuration: NIX_CONF_DIR and NIX_USER_CONF_FILES point at
+# an empty nix.conf, so /etc/nix and ~/.config/nix can neither help nor hurt,
+# and every setting is passed here. A fresh Debian machine has no nixbld
+# group, and Nix running as root defaults build-users-group to it: builds run
+# as root instead (the sandbox still isolates them). No binary cache
+# (unreachable here, and each build would first spend seconds retrying it),
+# the sandbox on, flakes on, and a local flake registry so flake commands
+# never try to download the global one. Keep in step with
+# internal/testenv/nixconf.go, which does the same for `go test` alone.
 nixpush_nix_config() {
-	local reg
-	reg="$(pwd)/.ci/flake-registry.json"
-	export NIX_CONFIG="sandbox = true
+	local conf
+	conf="$(pwd)/.work/nix-conf"
+	mkdir -p "$conf"
+	: > "$conf/nix.conf"
+	export NIX_CONF_DIR="$conf" NIX_USER_CONF_FILES="$conf/nix.conf"
+	export NIX_CONFIG="build-users-group =
+sandbox = true
 substituters =
 experimental-features = nix-command flakes
-flake-registry = $reg"
+flake-registry = $(pwd)/.ci/flake-registry.json"
 }
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -122,6 +122,7 @@ func checkStatic(name string) error {
 // failure the error holds the command and its standard error.
 func Nix(t testing.TB, name string, args ...string) (string, error) {
 	t.Helper()
+	nixConfig(t)
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -33,9 +33,14 @@ import (
 const RequireToolsEnv = "NIXPUSH_REQUIRE_TOOLS"
 
 // Tool returns the path of the program name. When it is missing, the test
-// is skipped, or fails if RequireToolsEnv is 1.
+// is skipped, or fails if RequireToolsEnv is 1. Asking for a Nix command
+// (nix, nix-build, …) also isolates this process's Nix configuration from
+// the machine's (see nixConfig).
 func Tool(t testing.TB, name string) string {
 	t.Helper()
+	if strings.HasPrefix(name, "nix") && name != "nixpush" {
+		nixConfig(t)
+	}
 	p, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv(RequireToolsEnv) == "1" {
