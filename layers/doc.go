@@ -48,6 +48,20 @@
 // The golden digests in testdata/golden.txt pin these rules: a change to
 // them is a change of format and must change the format version.
 //
+// # Confinement
+//
+// A Spec is untrusted input. Each of its store paths must be spelled
+// exactly /nix/store/<32 nixbase32 characters>-<name> (no trailing "/",
+// no "/.", "//" or ".."), and everything is read beneath it without
+// following a symlink: the store directory is opened once, and every
+// entry below it is opened by one name relative to its parent's open
+// descriptor (openat2 with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, or openat
+// with O_NOFOLLOW on kernels without openat2). A store path that is a
+// symlink is a symlink entry; a directory replaced by a symlink while a
+// layer is read is refused (ErrSymlink), never followed. Files are opened
+// before their header is written, and the header describes the open file.
+// NAR hashes (Changed) are computed the same way.
+//
 // # Streaming
 //
 // Write reads one directory listing at a time and copies file contents with

@@ -103,16 +103,31 @@ func (p Path) Validate() error {
 	return nil
 }
 
-// ValidateStorePath checks that s is a store path directly below StoreDir.
+// ValidateStorePath checks that s is exactly a store path:
+// StoreDir/<32 nixbase32 characters>-<name>, nothing before or after it (no
+// trailing "/", no "/." or "/..", no doubled "/"), so that it names one
+// entry of the store directory and nothing else.
 func ValidateStorePath(s string) error {
 	if !strings.HasPrefix(s, StoreDir+"/") {
 		return fmt.Errorf("%q is not below %s", s, StoreDir)
 	}
-	if _, err := storepath.FromAbsolutePath(s); err != nil {
+	if strings.Contains(s[len(StoreDir)+1:], "/") {
+		return fmt.Errorf("%q is not a store path: it names something inside or beside one (a store path is %s/<hash>-<name>, with nothing after it)", s, StoreDir)
+	}
+	sp, err := storepath.FromAbsolutePath(s)
+	if err != nil {
 		return fmt.Errorf("%q is not a valid store path: %w", s, err)
+	}
+	// go-nix cleans the path before checking it; only the exact spelling
+	// of a store path is one.
+	if !storepath.PathRe.MatchString(s) || sp.Absolute() != s || len(sp.Name) > maxStoreName {
+		return fmt.Errorf("%q is not a valid store path (%s/<32 nixbase32 characters>-<name of at most %d characters from [a-zA-Z0-9+._?=-], not starting with a dot>)", s, StoreDir, maxStoreName)
 	}
 	return nil
 }
+
+// maxStoreName is the longest store path name Nix accepts.
+const maxStoreName = 211
 
 // rule is a compiled Perm.
 type rule struct {

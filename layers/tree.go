@@ -1,10 +1,11 @@
 package layers
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -14,11 +15,22 @@ import (
 // directory by directory; nothing but one directory's listing per level is
 // held in memory.
 
-// origin is one place an image path's content comes from.
+// origin is one place an image path's content comes from: the entry name
+// in the open directory parent, or nothing for a synthesised directory.
 type origin struct {
-	host  string // file on the host; "" for a synthesised directory
-	store string // store path the entry belongs to; "" when synthesised
-	info  fs.FileInfo
+	parent *dirFD // nil for a synthesised directory
+	name   string // entry name in parent
+	store  string // store path the entry belongs to; "" when synthesised
+	info   entryInfo
+	dir    *dirFD // the directory itself, open while the walk is inside it
+}
+
+// host is the origin's host path, for messages.
+func (o origin) host() string {
+	if o.parent == nil {
+		return ""
+	}
+	return o.parent.hostPath(o.name)
 }
 
 // node is one entry of the merged tree with every origin that provides it.
@@ -39,32 +51,70 @@ func (n *node) key() string {
 	return base
 }
 
+// open opens the directories of n's origins for the walk below n; close
+// closes them again.
+func (n *node) open() error {
+	for i := range n.origins {
+		o := &n.origins[i]
+		if o.parent == nil {
+			continue
+		}
+		d, err := o.parent.openDir(o.name)
+		if err != nil {
+			n.close()
+			return fmt.Errorf("%s of store path %s: %w", n.name, o.store, err)
+		}
+		o.dir = d
+	}
+	return nil
+}
+
+func (n *node) close() {
+	for i := range n.origins {
+		if d := n.origins[i].dir; d != nil {
+			d.Close()
+			n.origins[i].dir = nil
+		}
+	}
+}
+
 // mounts maps image directories to the sources placed there.
 type mounts struct {
+	store     *dirFD              // the store directory, below which every source is
 	at        map[string][]origin // image path → sources mounted there
 	synthetic map[string]bool     // directories that exist only to lead to mounts
 }
 
+// newMounts opens the store directory below root and finds each of the
+// Spec's store paths in it. The caller closes m.store.
 func newMounts(s Spec, root string) (*mounts, error) {
-	m := &mounts{at: map[string][]origin{}, synthetic: map[string]bool{}}
+	store, err := openStoreDir(root)
+	if err != nil {
+		return nil, err
+	}
+	m := &mounts{store: store, at: map[string][]origin{}, synthetic: map[string]bool{}}
 	m.addParents(StoreDir + "/x") // nix/ and nix/store/ are in every layer
 	for _, p := range s.Paths {
 		dest := p.Path
 		if p.Rewrite != "" {
 			dest = p.Rewrite
 		}
-		host := root + p.Path
-		info, err := os.Lstat(host)
+		// p.Path is exactly StoreDir/<hash>-<name> (Spec.Validate), so its
+		// base is the one name to look up in the store directory.
+		base := path.Base(p.Path)
+		info, err := store.lstat(base)
 		if err != nil {
-			if os.IsNotExist(err) {
-				return nil, fmt.Errorf("store path %s is missing (looked for %s)", p.Path, host)
+			store.Close()
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("store path %s is missing (looked for %s)", p.Path, store.hostPath(base))
 			}
 			return nil, fmt.Errorf("store path %s: %w", p.Path, err)
 		}
 		if p.Rewrite != "" && !info.IsDir() {
-			return nil, fmt.Errorf("store path %s: rewrite to %s needs a directory, found %s", p.Path, p.Rewrite, kind(info))
+			store.Close()
+			return nil, fmt.Errorf("store path %s: rewrite to %s needs a directory, found %s", p.Path, p.Rewrite, kind(info.mode))
 		}
-		m.at[dest] = append(m.at[dest], origin{host: host, store: p.Path, info: info})
+		m.at[dest] = append(m.at[dest], origin{parent: store, name: base, store: p.Path, info: info})
 		m.addParents(dest)
 	}
 	return m, nil
@@ -76,8 +126,9 @@ func (m *mounts) addParents(p string) {
 	}
 }
 
-// children lists the entries directly below the directory n, merged across
-// its origins and the mounts below it, in walk order.
+// children lists the entries directly below the directory n, whose
+// origins are open, merged across its origins and the mounts below it, in
+// walk order.
 func (m *mounts) children(n *node) ([]*node, error) {
 	byName := map[string]*node{}
 	add := func(name string, o origin) {
@@ -89,19 +140,19 @@ func (m *mounts) children(n *node) ([]*node, error) {
 		c.origins = append(c.origins, o)
 	}
 	for _, o := range n.origins {
-		if o.host == "" {
+		if o.dir == nil {
 			continue
 		}
-		entries, err := os.ReadDir(o.host)
+		names, err := o.dir.names()
 		if err != nil {
-			return nil, fmt.Errorf("reading directory %s of store path %s: %w", o.host, o.store, err)
+			return nil, fmt.Errorf("store path %s: %w", o.store, err)
 		}
-		for _, e := range entries {
-			info, err := e.Info()
+		for _, name := range names {
+			info, err := o.dir.lstat(name)
 			if err != nil {
-				return nil, fmt.Errorf("reading %s of store path %s: %w", path.Join(o.host, e.Name()), o.store, err)
+				return nil, fmt.Errorf("store path %s: %w", o.store, err)
 			}
-			add(path.Join(n.name, e.Name()), origin{host: path.Join(o.host, e.Name()), store: o.store, info: info})
+			add(path.Join(n.name, name), origin{parent: o.dir, name: name, store: o.store, info: info})
 		}
 	}
 	// Mounts and synthesised directories directly below n: only directories
@@ -130,7 +181,7 @@ func sortNodes(byName map[string]*node) []*node {
 	for _, c := range byName {
 		c.dir = true
 		for _, o := range c.origins {
-			if o.host != "" && !o.info.IsDir() {
+			if o.parent != nil && !o.info.IsDir() {
 				c.dir = false
 			}
 		}
@@ -143,7 +194,7 @@ func sortNodes(byName map[string]*node) []*node {
 
 // rootNode is "/", with the sources mounted at "/" (copyToRoot) as origins.
 func (m *mounts) rootNode() *node {
-	return &node{name: "/", dir: true, origins: m.at["/"]}
+	return &node{name: "/", dir: true, origins: slices.Clone(m.at["/"])}
 }
 
 // isMountPoint reports whether n's children need the mount table: only
@@ -152,8 +203,8 @@ func (m *mounts) isMountPoint(n *node) bool {
 	return n.name == "/" || m.synthetic[n.name] || len(m.at[n.name]) > 0
 }
 
-func kind(info fs.FileInfo) string {
-	switch t := info.Mode().Type(); {
+func kind(mode fs.FileMode) string {
+	switch t := mode.Type(); {
 	case t == 0:
 		return "a regular file"
 	case t&fs.ModeDir != 0:

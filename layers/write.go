@@ -36,6 +36,7 @@ func Write(ctx context.Context, w io.Writer, s Spec, opts ...Option) error {
 	if err != nil {
 		return err
 	}
+	defer m.store.Close()
 	rules := make([]rule, len(s.Perms))
 	for i, p := range s.Perms {
 		if rules[i], err = p.compile(); err != nil {
@@ -73,7 +74,13 @@ type treeWriter struct {
 	buf   []byte
 }
 
+// walk writes the entries below dir, whose origins' directories it opens
+// for the time it is inside dir.
 func (w *treeWriter) walk(dir *node) error {
+	if err := dir.open(); err != nil {
+		return err
+	}
+	defer dir.close()
 	children, err := w.m.children(dir)
 	if err != nil {
 		return err
@@ -95,18 +102,25 @@ func (w *treeWriter) walk(dir *node) error {
 }
 
 func (w *treeWriter) entry(n *node) error {
+	name := strings.TrimPrefix(n.name, "/")
+	if !validEntryName(name) {
+		// Names come from validated store paths, rewrites and directory
+		// listings, so this never happens; it is checked all the same.
+		return fmt.Errorf("refusing tar entry name %q", name)
+	}
 	hdr := &tar.Header{
-		Name:    strings.TrimPrefix(n.name, "/"),
+		Name:    name,
 		ModTime: w.mtime,
 		// Uid, Gid 0 and empty Uname, Gname: root, whatever owns the store.
 	}
-	var src *origin
+	var src *os.File
+	var srcStore string
 	if n.dir {
 		hdr.Typeflag = tar.TypeDir
 		hdr.Name += "/"
 		hdr.Mode = modeSynthetic
 		for _, o := range n.origins {
-			if o.host != "" {
+			if o.parent != nil {
 				hdr.Mode = modeDir
 			}
 		}
@@ -115,19 +129,27 @@ func (w *treeWriter) entry(n *node) error {
 		if err != nil {
 			return err
 		}
-		switch t := o.info.Mode().Type(); {
+		switch t := o.info.mode.Type(); {
 		case t == 0:
-			// Hardlinks are read as the files they are, so store
+			// The file is opened before its header is written, and the
+			// header describes the open file: what is copied is what the
+			// header says, whatever happened to the tree since it was
+			// listed. Hardlinks are read as the files they are, so store
 			// optimisation never changes a layer's bytes.
+			f, info, err := o.parent.openFile(o.name)
+			if err != nil {
+				return fmt.Errorf("opening %s of store path %s: %w", n.name, o.store, err)
+			}
+			defer f.Close()
 			hdr.Typeflag = tar.TypeReg
-			hdr.Size = o.info.Size()
+			hdr.Size = info.size
 			hdr.Mode = modeFile
-			if o.info.Mode().Perm()&0o100 != 0 {
+			if info.mode.Perm()&0o100 != 0 {
 				hdr.Mode = modeExec
 			}
-			src = &o
+			src, srcStore = f, o.store
 		case t&fs.ModeSymlink != 0:
-			target, err := os.Readlink(o.host)
+			target, err := o.parent.readlink(o.name)
 			if err != nil {
 				return fmt.Errorf("reading symlink %s of store path %s: %w", n.name, o.store, err)
 			}
@@ -135,7 +157,7 @@ func (w *treeWriter) entry(n *node) error {
 			hdr.Linkname = target
 			hdr.Mode = modeSymlink
 		default:
-			return fmt.Errorf("%s in store path %s is %s; layers hold only files, directories and symlinks", n.name, o.store, kind(o.info))
+			return fmt.Errorf("%s in store path %s is %s; layers hold only files, directories and symlinks", n.name, o.store, kind(o.info.mode))
 		}
 	}
 	w.applyRules(n, hdr)
@@ -143,25 +165,35 @@ func (w *treeWriter) entry(n *node) error {
 		return fmt.Errorf("writing tar header for %s: %w", n.name, err)
 	}
 	if src != nil {
-		return w.copyFile(n, *src, hdr.Size)
+		return w.copyFile(n, src, srcStore, hdr.Size)
 	}
 	return nil
 }
 
-func (w *treeWriter) copyFile(n *node, o origin, size int64) error {
-	f, err := os.Open(o.host)
-	if err != nil {
-		return fmt.Errorf("opening %s of store path %s: %w", n.name, o.store, err)
+// validEntryName says whether name is relative and has no empty, "." or
+// ".." component.
+func validEntryName(name string) bool {
+	if name == "" || strings.HasPrefix(name, "/") {
+		return false
 	}
-	defer f.Close()
+	for _, c := range strings.Split(name, "/") {
+		if c == "" || c == "." || c == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *treeWriter) copyFile(n *node, f *os.File, store string, size int64) error {
 	// The io.Reader wrapper keeps io.CopyBuffer on the large buffer instead
-	// of *os.File's WriteTo.
-	copied, err := io.CopyBuffer(w.tw, struct{ io.Reader }{f}, w.buf)
+	// of *os.File's WriteTo. Reading stops at size: a file that grew since
+	// it was opened cannot run past its header.
+	copied, err := io.CopyBuffer(w.tw, struct{ io.Reader }{io.LimitReader(f, size)}, w.buf)
 	if err == nil && copied != size {
 		err = fmt.Errorf("file is %d bytes, expected %d", copied, size)
 	}
 	if err != nil {
-		return fmt.Errorf("copying %s of store path %s (did it change while being read?): %w", n.name, o.store, err)
+		return fmt.Errorf("copying %s of store path %s (did it change while being read?): %w", n.name, store, err)
 	}
 	return nil
 }
@@ -220,50 +252,50 @@ func single(n *node) (origin, error) {
 }
 
 func describe(o origin) string {
-	if o.host == "" {
+	if o.parent == nil {
 		return "a directory"
 	}
-	if o.info.Mode().Type()&fs.ModeSymlink != 0 {
-		if t, err := os.Readlink(o.host); err == nil {
+	if o.info.mode.Type()&fs.ModeSymlink != 0 {
+		if t, err := o.parent.readlink(o.name); err == nil {
 			return "a symlink to " + t
 		}
 	}
-	return kind(o.info)
+	return kind(o.info.mode)
 }
 
 func sameContent(a, b origin) (bool, error) {
-	if a.host == "" || b.host == "" {
+	if a.parent == nil || b.parent == nil {
 		return false, nil
 	}
-	ta, tb := a.info.Mode().Type(), b.info.Mode().Type()
+	ta, tb := a.info.mode.Type(), b.info.mode.Type()
 	if ta != tb {
 		return false, nil
 	}
 	switch {
 	case ta&fs.ModeSymlink != 0:
-		la, err := os.Readlink(a.host)
+		la, err := a.parent.readlink(a.name)
 		if err != nil {
 			return false, err
 		}
-		lb, err := os.Readlink(b.host)
+		lb, err := b.parent.readlink(b.name)
 		return err == nil && la == lb, err
 	case ta == 0:
-		if a.info.Size() != b.info.Size() || (a.info.Mode()^b.info.Mode())&0o100 != 0 {
+		if a.info.size != b.info.size || (a.info.mode^b.info.mode)&0o100 != 0 {
 			return false, nil
 		}
-		return sameBytes(a.host, b.host)
+		return sameBytes(a, b)
 	default:
 		return false, nil
 	}
 }
 
-func sameBytes(a, b string) (bool, error) {
-	fa, err := os.Open(a)
+func sameBytes(a, b origin) (bool, error) {
+	fa, _, err := a.parent.openFile(a.name)
 	if err != nil {
 		return false, err
 	}
 	defer fa.Close()
-	fb, err := os.Open(b)
+	fb, _, err := b.parent.openFile(b.name)
 	if err != nil {
 		return false, err
 	}
