@@ -303,6 +303,9 @@ func (r *Registry) CPUTime() time.Duration {
 // Log returns everything the registry has logged.
 func (r *Registry) Log() string { return r.log.String() }
 
+// DataDir is the directory where the registry stores blobs and manifests.
+func (r *Registry) DataDir() string { return filepath.Join(r.dir, "data") }
+
 // Mark returns a position in the log, for Requests.
 func (r *Registry) Mark() int { return r.log.Len() }
 
