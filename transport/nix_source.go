@@ -123,3 +123,46 @@ func (e *LayerError) Error() string {
 }
 
 func (e *LayerError) Unwrap() error { return e.Err }
+
+// SizeError says a registry already holds a blob of an image under its
+// digest, but with another size than the image gives it. The registry
+// checked the digest of what it stored, so for a layer the description's
+// size is wrong (or the registry misreports the size); the config is built
+// by nixpush from the description, so for it the registry is wrong. A
+// manifest with the description's size would describe a blob that is not
+// there: no manifest is written.
+type SizeError struct {
+	// Index is the layer's position in the description; -1 for the config.
+	Index     int
+	Digest    digest.Digest
+	Described int64 // the size the image gives the blob
+	Stored    int64 // the size the registry reports (Content-Length of its HEAD)
+}
+
+func (e *SizeError) Error() string {
+	if e.Index < 0 {
+		return fmt.Sprintf("config (%s) is %d bytes, but the registry holds that digest as %d bytes: the registry misreports the size",
+			e.Digest, e.Described, e.Stored)
+	}
+	return fmt.Sprintf("layers[%d] (%s) is %d bytes in the registry, but the description says %d bytes: the description's size is wrong (or the registry misreports it)",
+		e.Index, e.Digest, e.Stored, e.Described)
+}
+
+// CheckStoredSize returns a *SizeError when stored, the size a registry
+// reports for the blob d of the image img (built into built), differs from
+// the size the image gives it. A digest that is not in the image is not
+// checked.
+func CheckStoredSize(img *description.Image, built *Built, d digest.Digest, stored int64) error {
+	if d == built.ConfigDigest {
+		if want := int64(len(built.Config)); stored != want {
+			return &SizeError{Index: -1, Digest: d, Described: want, Stored: stored}
+		}
+		return nil
+	}
+	for i, l := range img.Layers {
+		if l.Digest == d && l.Size != stored {
+			return &SizeError{Index: i, Digest: d, Described: l.Size, Stored: stored}
+		}
+	}
+	return nil
+}

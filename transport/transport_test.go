@@ -207,3 +207,47 @@ func TestExplain(t *testing.T) {
 		t.Errorf("Explain blamed a layer that matches its description: %v", le)
 	}
 }
+
+// TestCheckStoredSize: a registry's size for a layer or the config is
+// compared with the image's; only a difference is a *SizeError, naming
+// the blob and saying who is wrong.
+func TestCheckStoredSize(t *testing.T) {
+	img := goldenImage(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC))
+	built, err := transport.Build(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgSize := int64(len(built.Config))
+	tests := []struct {
+		name   string
+		digest digest.Digest
+		stored int64
+		index  int    // of the *SizeError; -2: no error
+		want   string // in its message
+	}{
+		{"layer, same size", img.Layers[1].Digest, 20480, -2, ""},
+		{"layer, smaller in the registry", img.Layers[1].Digest, 2048, 1, "layers[1] (" + img.Layers[1].Digest.String() + ") is 2048 bytes in the registry, but the description says 20480 bytes"},
+		{"layer, larger in the registry", img.Layers[0].Digest, 1 << 33, 0, "description's size is wrong"},
+		{"config, same size", built.ConfigDigest, cfgSize, -2, ""},
+		{"config, another size", built.ConfigDigest, cfgSize + 1, -1, "the registry misreports the size"},
+		{"not in the image", digest.FromString("other"), 1, -2, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := transport.CheckStoredSize(img, built, tc.digest, tc.stored)
+			var se *transport.SizeError
+			if tc.index == -2 {
+				if err != nil {
+					t.Fatalf("got %v, want no error", err)
+				}
+				return
+			}
+			if !errors.As(err, &se) || se.Index != tc.index || se.Digest != tc.digest || se.Stored != tc.stored {
+				t.Fatalf("got %v, want a *SizeError for index %d", err, tc.index)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%q does not say %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -54,7 +54,12 @@ func premount(ctx context.Context, src, dest types.ImageReference, srcSys, destS
 		return fmt.Errorf("mount-from: %w", err)
 	}
 
-	d, err := dest.NewImageDestination(ctx, destSys)
+	// A blob found with another size than src gives it fails here already.
+	checked, err := checkStored(src, dest)
+	if err != nil {
+		return err
+	}
+	d, err := checked.NewImageDestination(ctx, destSys)
 	if err != nil {
 		return fmt.Errorf("mount-from: %s: %w", transports(dest), err)
 	}

@@ -130,12 +130,16 @@ func (o *options) copyOnce(ctx context.Context, policy *signature.PolicyContext,
 		MaxParallelDownloads: o.parallel,
 		PreserveDigests:      preserveDigests(src, dest),
 	}
+	checked, err := checkStored(src, dest)
+	if err != nil {
+		return nil, err
+	}
 	var rep *reporter
 	if o.progress != nil {
 		rep = newReporter(o.progress, o.progressTerminal, o.progressLineInterval, labeler(src))
 		copts.Progress, copts.ProgressInterval = rep.events, rep.interval
 	}
-	man, err := copy.Image(ctx, policy, dest, src, copts)
+	man, err := copy.Image(ctx, policy, checked, src, copts)
 	if rep != nil {
 		rep.close()
 		if err == nil {
@@ -143,13 +147,17 @@ func (o *options) copyOnce(ctx context.Context, policy *signature.PolicyContext,
 		}
 	}
 	var le *transport.LayerError
-	if nix, ok := src.(*transport.Reference); ok && err != nil && !errors.As(err, &le) {
+	var se *transport.SizeError
+	if nix, ok := src.(*transport.Reference); ok && err != nil && !errors.As(err, &le) && !errors.As(err, &se) {
 		le = nix.Explain(ctx, err)
 	}
-	if le != nil {
+	switch {
+	case le != nil:
 		// containers/image wraps it in the upload's URL and state; the
 		// layer error says all there is to say.
 		return nil, fmt.Errorf("copying %s to %s: no manifest written: %w", transports(src), transports(dest), le)
+	case se != nil:
+		return nil, fmt.Errorf("copying %s to %s: no manifest written: %w", transports(src), transports(dest), se)
 	}
 	if err != nil {
 		if unauthorized(err) {
@@ -205,10 +213,11 @@ func retryable(ctx context.Context, err error) bool {
 		return false
 	}
 	var le *transport.LayerError
+	var se *transport.SizeError
 	var unauth docker.ErrUnauthorizedForCredentials
 	var rejected signature.PolicyRequirementError
 	switch {
-	case errors.As(err, &le), errors.As(err, &unauth), unauthorized(err), errors.As(err, &rejected), errors.Is(err, transport.ErrReadOnly):
+	case errors.As(err, &le), errors.As(err, &se), errors.As(err, &unauth), unauthorized(err), errors.As(err, &rejected), errors.Is(err, transport.ErrReadOnly):
 		return false
 	}
 	return true

@@ -15,9 +15,17 @@
 // failures (dropped connections, timeouts, 408, 429, 5xx) are retried with
 // exponential backoff and jitter, re-streaming blobs from the store, whose
 // bytes are deterministic; refused credentials, missing repositories and
-// digest mismatches fail at once. Push returns a Report: per image, its
-// manifest digest and destinations; in total, blobs and bytes uploaded,
-// mounted and skipped.
+// digest mismatches fail at once.
+//
+// A blob shared by several images is read from the first whose store still
+// gives it: an image whose layer no longer matches its description fails
+// alone, and the next image holding the blob supplies it. The size the
+// registry reports for each blob (or the size uploaded) is checked against
+// each image's description: an image claiming another size fails with a
+// transport.SizeError, and its manifest is not written.
+//
+// Push returns a Report: per image, its manifest digest and destinations;
+// in total, blobs and bytes uploaded, mounted and skipped.
 //
 // Registries are reached through containers/image's docker transport
 // (ImageDestination's TryReusingBlob, PutBlob and PutManifest), with the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"sync"
 
 	"go.podman.io/image/v5/docker"
@@ -40,7 +41,15 @@ func (r *run) execute(ctx context.Context) {
 
 // fail records err, and stops the run unless it keeps going.
 func (r *run) fail(err error) {
-	if err != nil && !r.o.keepGoing {
+	if err == nil {
+		return
+	}
+	r.causeMu.Lock()
+	if r.cause == nil {
+		r.cause = err
+	}
+	r.causeMu.Unlock()
+	if !r.o.keepGoing {
 		r.cancel()
 	}
 }
@@ -70,22 +79,22 @@ func (r *run) repoDest(ctx context.Context, rp *repo) (types.ImageDestination, e
 //
 // When a repository fails, the next one that needs the blob becomes the
 // home, so that with --keep-going one broken repository does not fail the
-// others; an error of the blob itself (a layer that no longer matches its
-// description) fails them all at once.
+// others. An image whose store no longer gives the blob fails alone, and
+// the blob is read from the next image holding it; when none does, or the
+// registry refuses the digest, the blob fails everywhere at once.
 func (r *run) pushBlob(ctx context.Context, b *blob) {
 	var home *repo
 	var fatal error
 	for _, rp := range b.repos {
-		err, placed := fatal, false
+		f := r.futures[futureKey{b.digest, rp.named.Name()}]
+		err := fatal
 		if err == nil {
-			placed, err = r.ensure(ctx, b, rp, home)
+			f.placed, f.size, err = r.ensure(ctx, b, rp, home)
 		}
-		r.futures[futureKey{b.info.Digest, rp.named.Name()}].placed = placed
 		if err == nil && home == nil {
 			home = rp
 		}
-		var le *transport.LayerError
-		if errors.As(err, &le) || errors.Is(err, ErrDigestMismatch) || ctx.Err() != nil {
+		if sourceFault(ctx, err) != nil || errors.Is(err, ErrDigestMismatch) || ctx.Err() != nil {
 			fatal = err
 		}
 		r.settle(b, rp, err)
@@ -93,9 +102,12 @@ func (r *run) pushBlob(ctx context.Context, b *blob) {
 }
 
 func (r *run) settle(b *blob, rp *repo, err error) {
-	f := r.futures[futureKey{b.info.Digest, rp.named.Name()}]
+	f := r.futures[futureKey{b.digest, rp.named.Name()}]
 	if err != nil {
-		f.err = fmt.Errorf("%s (%s) in %s: %w", b.label, b.info.Digest, rp.named.Name(), err)
+		f.err = fmt.Errorf("%s (%s) in %s: %w", b.source().label, b.digest, rp.named.Name(), err)
+	}
+	if len(b.bad) > 0 {
+		f.bad = maps.Clone(b.bad)
 	}
 	// Done before the run is stopped, so that the images waiting on it
 	// report this error rather than the cancellation.
@@ -103,93 +115,154 @@ func (r *run) settle(b *blob, rp *repo, err error) {
 	r.fail(f.err)
 }
 
+// source is the image b is read from: the first whose store has not
+// failed to give it (the first image when all have).
+func (b *blob) source() blobSource {
+	for _, s := range b.srcs {
+		if b.bad[s.img] == nil {
+			return s
+		}
+	}
+	return b.srcs[0]
+}
+
+// blame records that the store of s no longer gives b (le says how),
+// which fails s's image, and only it.
+func (r *run) blame(b *blob, s blobSource, le *transport.LayerError) {
+	err := fmt.Errorf("%s: %w", s.label, le)
+	b.bad[s.img] = err
+	if next := b.source(); b.bad[next.img] == nil {
+		r.progress.note("%v; reading it from %s instead", err, next.img.source)
+	}
+	r.fail(err)
+}
+
+// sourceFault returns the *transport.LayerError in err when the image the
+// blob was read from is at fault: its store no longer gives the layer it
+// describes (a store path changed or is gone, or the description is
+// wrong). The error of a stopped or timed-out try is not one.
+func sourceFault(ctx context.Context, err error) *transport.LayerError {
+	var le *transport.LayerError
+	switch {
+	case err == nil, ctx.Err() != nil, !errors.As(err, &le):
+		return nil
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrTimeout):
+		return nil
+	}
+	return le
+}
+
 // ensure makes b present in rp: skipped if it is there, mounted from home
-// when given, else uploaded. placed says it was not there before.
+// when given, else uploaded. placed says it was not there before; size is
+// its size in rp, as the registry reports it or as uploaded.
 //
 // Each path asks rp for the blob exactly once (HEAD), inside
 // containers/image: TryReusingBlob asks rp, then home, then mounts;
 // PutBlob, given the digest, asks rp before it opens an upload session.
-func (r *run) ensure(ctx context.Context, b *blob, rp *repo, home *repo) (placed bool, err error) {
+func (r *run) ensure(ctx context.Context, b *blob, rp *repo, home *repo) (placed bool, size int64, err error) {
 	d, err := r.repoDest(ctx, rp)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	if home != nil {
-		there, mountedOK, err := r.mount(ctx, d, b, rp, home)
+		there, mountedOK, size, err := r.mount(ctx, d, b, rp, home)
 		switch {
 		case err != nil:
-			return false, err
+			return false, 0, err
 		case there:
-			r.tally.count(skipped, b.info.Size)
-			return false, nil
+			r.tally.count(skipped, size)
+			return false, size, nil
 		case mountedOK:
-			r.tally.count(mounted, b.info.Size)
-			return true, nil
+			r.tally.count(mounted, size)
+			return true, size, nil
 		}
-		r.progress.note("%s: %s refused to mount it from %s; uploading", b.label, rp.named.Name(), home.named.Name())
+		r.progress.note("%s: %s refused to mount it from %s; uploading", b.source().label, rp.named.Name(), home.named.Name())
 	}
-	sent, err := r.upload(ctx, d, b, rp)
+	sent, size, err := r.upload(ctx, d, b, rp)
 	switch {
 	case err != nil:
-		return false, err
+		return false, 0, err
 	case !sent:
-		r.tally.count(skipped, b.info.Size)
-		return false, nil
+		r.tally.count(skipped, size)
+		return false, size, nil
 	}
-	r.tally.count(uploaded, b.info.Size)
-	return true, nil
+	r.tally.count(uploaded, size)
+	return true, size, nil
 }
 
 // mount makes b present in rp from home, retrying transient failures:
-// there says rp had it already, mounted that the registry mounted it.
-// Neither means the registry refused the mount (a refused mount is
-// cancelled by containers/image).
-func (r *run) mount(ctx context.Context, d types.ImageDestination, b *blob, rp, home *repo) (there, mounted bool, err error) {
+// there says rp had it already, mounted that the registry mounted it, and
+// size is the size the registry reports. Neither means the registry
+// refused the mount (a refused mount is cancelled by containers/image).
+func (r *run) mount(ctx context.Context, d types.ImageDestination, b *blob, rp, home *repo) (there, mounted bool, size int64, err error) {
+	info := b.srcs[0].info
 	// containers/image mounts from the locations a blob-info cache names:
 	// this one names only the home.
-	cache, err := push.MountCandidates([]reference.Named{home.named}, []types.BlobInfo{b.info})
+	cache, err := push.MountCandidates([]reference.Named{home.named}, []types.BlobInfo{info})
 	if err != nil {
-		return false, false, err
+		return false, false, 0, err
 	}
-	err = r.retry.do(ctx, "mounting "+b.label+" in "+rp.named.Name(), func(ctx context.Context, touch func()) error {
+	err = r.retry.do(ctx, "mounting "+b.source().label+" in "+rp.named.Name(), func(ctx context.Context, touch func()) error {
 		if err := r.acquire(ctx); err != nil {
 			return err
 		}
 		defer r.release()
 		touch()
-		ok, info, err := d.TryReusingBlob(ctx, b.info, cache, false)
-		there, mounted = ok && !push.Mounted(info), ok && push.Mounted(info)
+		ok, got, err := d.TryReusingBlob(ctx, info, cache, false)
+		there, mounted, size = ok && !push.Mounted(got), ok && push.Mounted(got), got.Size
 		return err
 	})
-	return there, mounted, err
+	return there, mounted, size, err
 }
 
-// upload streams b from the store into rp unless rp has it, from scratch
-// on each try (the bytes are deterministic); sent says it was uploaded.
+// upload streams b into rp unless rp has it, from the first image whose
+// store still gives it: an image whose stream no longer matches its
+// description is blamed, and the next one holding the blob is tried. sent
+// says it was uploaded; size is its size in rp.
+func (r *run) upload(ctx context.Context, d types.ImageDestination, b *blob, rp *repo) (sent bool, size int64, err error) {
+	err = errors.New("no image holding it is left to read it from")
+	for _, s := range b.srcs {
+		if b.bad[s.img] != nil {
+			continue
+		}
+		sent, size, err = r.uploadFrom(ctx, d, s, rp)
+		le := sourceFault(ctx, err)
+		if le == nil {
+			return sent, size, err
+		}
+		r.blame(b, s, le)
+	}
+	return false, 0, err
+}
+
+// uploadFrom streams the blob from the store of s into rp unless rp has
+// it, from scratch on each try (the bytes are deterministic); sent says it
+// was uploaded, size is the size the registry reported for a blob it had,
+// or the bytes sent.
 //
 // PutBlob is given the digest, so it asks rp for the blob (HEAD) before
 // opening an upload session, and does not hash the stream: the stream's
 // own check is the one sha256 pass, and it fails the upload on a mismatch
 // before the registry commits the blob. The stream is opened on its first
 // read, so a blob rp already has is never read from the store.
-func (r *run) upload(ctx context.Context, d types.ImageDestination, b *blob, rp *repo) (sent bool, err error) {
-	err = r.retry.do(ctx, "uploading "+b.label+" to "+rp.named.Name(), func(ctx context.Context, touch func()) error {
+func (r *run) uploadFrom(ctx context.Context, d types.ImageDestination, s blobSource, rp *repo) (sent bool, size int64, err error) {
+	err = r.retry.do(ctx, "uploading "+s.label+" to "+rp.named.Name(), func(ctx context.Context, touch func()) error {
 		if err := r.acquire(ctx); err != nil {
 			return err
 		}
 		defer r.release()
 		touch()
 		stream := &lazyBlob{open: func() (io.ReadCloser, error) {
-			src, err := r.sources.get(ctx, b.src)
+			src, err := r.sources.get(ctx, s.img)
 			if err != nil {
 				return nil, err
 			}
-			rc, _, err := src.GetBlob(ctx, types.BlobInfo{Digest: b.info.Digest, Size: b.info.Size}, nil)
+			rc, _, err := src.GetBlob(ctx, types.BlobInfo{Digest: s.info.Digest, Size: s.info.Size}, nil)
 			if err != nil {
 				return nil, err
 			}
 			// Every read tells the stall timer the upload is moving.
-			t := r.progress.track(b.label, b.info.Size, touchReader{rc, touch})
+			t := r.progress.track(s.label, s.info.Size, touchReader{rc, touch})
 			return struct {
 				io.Reader
 				io.Closer
@@ -198,12 +271,15 @@ func (r *run) upload(ctx context.Context, d types.ImageDestination, b *blob, rp 
 		defer stream.Close()
 		// A digest the registry computes otherwise is refused with
 		// DIGEST_INVALID (ErrDigestMismatch, see retry.go).
-		_, err := d.PutBlob(ctx, stream, b.info, memory.New(), b.isConfig)
-		sent = stream.wasOpened()
+		got, err := d.PutBlob(ctx, stream, s.info, memory.New(), r.blobIsConfig(s))
+		sent, size = stream.wasOpened(), got.Size
 		return err
 	})
-	return sent, err
+	return sent, size, err
 }
+
+// blobIsConfig says whether the blob of s is its image's config.
+func (r *run) blobIsConfig(s blobSource) bool { return s.info.Digest == s.img.built.ConfigDigest }
 
 // pushManifest writes id's manifest under each of its tags once every
 // blob of the image is in place in the repository.
@@ -220,8 +296,8 @@ func (r *run) pushManifest(ctx context.Context, id *imageDest) error {
 		f := r.futures[futureKey{bi.Digest, id.repo.named.Name()}]
 		select {
 		case <-f.done:
-			if f.err != nil {
-				errs = append(errs, f.err)
+			if err := id.img.blobError(bi, f); err != nil {
+				errs = append(errs, err)
 			}
 		default:
 		}
@@ -230,7 +306,9 @@ func (r *run) pushManifest(ctx context.Context, id *imageDest) error {
 		return ctx.Err()
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("no manifest written: %w", errors.Join(causes(errs)...))
+		err := fmt.Errorf("no manifest written: %w", errors.Join(causes(errs)...))
+		r.fail(err)
+		return err
 	}
 	fresh := false
 	for _, bi := range id.img.blobs {
@@ -279,6 +357,23 @@ func (r *run) pushManifest(ctx context.Context, id *imageDest) error {
 		}
 		r.tally.count(manifest, 0)
 		r.progress.note("pushed %s@%s", tagged, id.img.built.ManifestDigest)
+	}
+	return nil
+}
+
+// blobError says why img cannot have its manifest where f's blob bi
+// went: its own store no longer gives the blob, the blob failed there, or
+// the registry holds it with another size than img's description gives
+// it (the manifest would describe a blob that is not there).
+func (img *image) blobError(bi types.BlobInfo, f *future) error {
+	if err := f.bad[img]; err != nil {
+		return err
+	}
+	if f.err != nil {
+		return f.err
+	}
+	if err := transport.CheckStoredSize(img.ref.Image(), img.built, bi.Digest, f.size); err != nil {
+		return fmt.Errorf("%s: %w", img.labels[bi.Digest], err)
 	}
 	return nil
 }

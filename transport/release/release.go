@@ -78,6 +78,8 @@ type run struct {
 	futures map[futureKey]*future
 	sources sources
 	openMu  sync.Mutex // guards opening repo destinations
+	causeMu sync.Mutex
+	cause   error // the first failure, for a report with no failed image to name
 }
 
 // image is one image of the run.
@@ -116,11 +118,24 @@ type blobKey struct {
 
 // blob is a blob needed by some images in some repositories of a registry.
 type blob struct {
-	info     types.BlobInfo
-	isConfig bool
-	src      *image // the first image holding it: where it is read from
-	label    string
-	repos    []*repo // in need order; repos[0] is the home
+	digest digest.Digest
+	// srcs are the images holding it, in plan order: it is read from the
+	// first whose store still gives it.
+	srcs  []blobSource
+	repos []*repo // in need order; repos[0] is the home
+	// bad holds the images whose store no longer gives the blob, found
+	// while streaming it from them. Only the blob's pushBlob goroutine
+	// touches it; each future gets a copy when it is settled.
+	bad map[*image]error
+}
+
+// blobSource is an image holding a blob, and the blob as it describes it:
+// a shared digest means the same bytes, but each image has its own store
+// paths (and its own claim of the size).
+type blobSource struct {
+	img   *image
+	info  types.BlobInfo
+	label string
 }
 
 type futureKey struct {
@@ -133,6 +148,13 @@ type future struct {
 	done   chan struct{}
 	err    error
 	placed bool // uploaded or mounted by this run: it was not there before
+	// size is the blob's size in the repository: what the registry
+	// reported for a blob it had, or what was uploaded. Each image checks
+	// its own claim against it.
+	size int64
+	// bad are the images whose store no longer gives the blob, as known
+	// when the future was settled: their manifests fail, not the others'.
+	bad map[*image]error
 }
 
 // plan reads every image and lays out the work: unique blobs per registry,
@@ -202,9 +224,12 @@ func (r *run) plan(images []Image) error {
 				k := blobKey{id.repo.registry, bi.Digest}
 				b := r.blobs[k]
 				if b == nil {
-					b = &blob{info: bi, isConfig: bi.Digest == img.built.ConfigDigest, src: img, label: img.labels[bi.Digest]}
+					b = &blob{digest: bi.Digest, bad: map[*image]error{}}
 					r.blobs[k] = b
 					r.blobSeq = append(r.blobSeq, b)
+				}
+				if last := len(b.srcs) - 1; last < 0 || b.srcs[last].img != img {
+					b.srcs = append(b.srcs, blobSource{img: img, info: bi, label: img.labels[bi.Digest]})
 				}
 				fk := futureKey{bi.Digest, id.repo.named.Name()}
 				if r.futures[fk] == nil {
@@ -304,6 +329,15 @@ func (r *run) report(ctx context.Context) (*Report, error) {
 		first = ctx.Err()
 	}
 	if rep.Totals.Failed > 0 {
+		if first == nil {
+			// Every image not pushed was stopped by a failure no image
+			// of the report holds (an image whose store failed to give a
+			// blob another image needed, after its own manifests were
+			// written).
+			r.causeMu.Lock()
+			first = r.cause
+			r.causeMu.Unlock()
+		}
 		if first == nil {
 			first = errors.New("canceled")
 		}

@@ -43,7 +43,10 @@ manifest is written only once all of its blobs are in place, then its tags.
 One pool of --parallel operations serves the whole run. Dropped connections,
 timeouts, 408, 429 and 5xx are retried with exponential backoff and jitter
 (the blob is streamed again from /nix/store); refused credentials, a missing
-repository and a digest mismatch fail at once.
+repository and a digest mismatch fail at once. A layer whose store paths no
+longer match an image's description fails that image only; other images
+sharing the layer supply it. An image whose description gives a blob another
+size than the registry holds it with fails, and its manifest is not written.
 
 Progress and a summary go to stderr. stdout gets one line per pushed tag:
 "DIGEST REGISTRY/REPO:TAG". --report writes the summary as JSON, with each
