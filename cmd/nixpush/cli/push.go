@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/nixpush/nixpush/internal/redact"
 	"github.com/nixpush/nixpush/transport/push"
 	"github.com/nixpush/nixpush/transport/release"
 )
@@ -18,7 +19,8 @@ func newCmdPush() *cobra.Command {
 	var (
 		authFile, destCreds, destCertDir string
 		destTLS, keepGoing, quiet        bool
-		plans                            []string
+		plans, credsFor, insecureHosts   []string
+		destPW                           = passwordSource{flag: "dest-password-stdin", env: envDestPassword}
 		reportFile                       string
 		retryTimes, parallel             int
 		retryDelay, progressInterval     time.Duration
@@ -62,17 +64,19 @@ when one fails.`,
 			if authFile == "" {
 				authFile = os.Getenv("REGISTRY_AUTH_FILE")
 			}
-			regOpts := []push.Option{push.WithAuthFile(authFile), push.WithDestinationCertDir(destCertDir)}
+			regOpts := []push.Option{
+				push.WithAuthFile(authFile),
+				push.WithDestinationCertDir(destCertDir),
+				push.WithInsecureCredentialsHosts(insecureHosts...),
+			}
 			if cmd.Flags().Changed("dest-tls-verify") {
 				regOpts = append(regOpts, push.WithDestinationTLSVerify(destTLS))
 			}
-			if destCreds != "" {
-				user, password, err := push.ParseCredentials(destCreds)
-				if err != nil {
-					return err
-				}
-				regOpts = append(regOpts, push.WithDestinationCredentials(user, password))
+			creds, err := pushCredentials(cmd, destCreds, credsFor, &destPW)
+			if err != nil {
+				return err
 			}
+			regOpts = append(regOpts, creds...)
 			opts := []release.Option{
 				release.WithRegistryOptions(regOpts...),
 				release.WithParallel(parallel),
@@ -80,9 +84,9 @@ when one fails.`,
 				release.WithTimeout(timeout),
 				release.WithKeepGoing(keepGoing),
 			}
-			stderr := cmd.ErrOrStderr()
+			stderr := redact.Writer(cmd.ErrOrStderr())
 			if !quiet {
-				tty := stderr == os.Stderr && term.IsTerminal(int(os.Stderr.Fd()))
+				tty := cmd.ErrOrStderr() == os.Stderr && term.IsTerminal(int(os.Stderr.Fd()))
 				opts = append(opts, release.WithProgress(stderr, tty, progressInterval))
 			}
 			rep, pushErr := release.Push(cmd.Context(), images, opts...)
@@ -113,8 +117,11 @@ when one fails.`,
 	f.StringVar(&reportFile, "report", "", "write what was pushed (digests, tags, totals) as JSON to `FILE`")
 	f.BoolVar(&keepGoing, "keep-going", false, "when an image fails, let the others finish (the exit code still says it failed)")
 	f.StringVar(&authFile, "authfile", "", "path of the authentication `FILE` (default $REGISTRY_AUTH_FILE, then the usual auth.json and docker config.json)")
-	f.StringVar(&destCreds, "dest-creds", "", "use `USER[:PASSWORD]` for every destination registry (prefer --authfile for several)")
-	f.BoolVar(&destTLS, "dest-tls-verify", true, "require HTTPS and verify certificates when talking to the registries")
+	f.StringVar(&destCreds, "dest-creds", "", "log in as `USER` to the destination registry; refused when the destinations are on several registries (see --creds-for). The password comes from --dest-password-stdin, $"+envDestPassword+" or a terminal prompt (USER:PASSWORD also works, but shows in the process list)")
+	f.StringArrayVar(&credsFor, "creds-for", nil, "log in as `HOST=USER` to the registry HOST only (as destinations write it, port included), with the password from --dest-password-stdin, $"+envDestPassword+" or a terminal prompt; repeatable (for several registries in CI, use --authfile)")
+	f.BoolVar(&destPW.stdin, "dest-password-stdin", false, "read the password of --dest-creds or --creds-for from stdin")
+	f.StringArrayVar(&insecureHosts, "insecure-creds-host", nil, "allow credentials to go to registry `HOST` without TLS verification (plain HTTP with --dest-tls-verify=false); loopback addresses need no flag; repeatable")
+	f.BoolVar(&destTLS, "dest-tls-verify", true, "require HTTPS and verify certificates when talking to the registries (false: also plain HTTP; no credentials then, except to loopback or --insecure-creds-host)")
 	f.StringVar(&destCertDir, "dest-cert-dir", "", "use certificates at `DIR` (*.crt, *.cert, *.key) to connect to the registries")
 	f.IntVar(&retryTimes, "retry-times", release.DefaultRetryTimes, "retries of each failed registry operation")
 	f.DurationVar(&retryDelay, "retry-delay", release.DefaultRetryDelay, "first retry delay; it doubles on each retry, with jitter")
@@ -123,6 +130,27 @@ when one fails.`,
 	f.DurationVar(&progressInterval, "progress-interval", 5*time.Second, "how often a progress line is printed when stderr is not a terminal")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print no progress and no summary")
 	return cmd
+}
+
+// pushCredentials turns --dest-creds or --creds-for into options,
+// reading the passwords the arguments leave out.
+func pushCredentials(cmd *cobra.Command, destCreds string, credsFor []string, src *passwordSource) ([]push.Option, error) {
+	if destCreds != "" && len(credsFor) > 0 {
+		return nil, errors.New("--dest-creds and --creds-for: give one or the other (--dest-creds is for a run that reaches one registry)")
+	}
+	p := &passwords{in: cmd.InOrStdin(), prompt: cmd.ErrOrStderr()}
+	opts, err := p.credsFor(credsFor, src)
+	if err != nil {
+		return nil, err
+	}
+	if destCreds != "" {
+		user, password, err := p.userPassword("dest-creds", destCreds, src)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, push.WithDestinationCredentials(user, password))
+	}
+	return opts, src.checkUsed()
 }
 
 // pushImages reads the plan files, then the arguments: an image, then the
