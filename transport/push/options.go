@@ -143,7 +143,10 @@ func WithInsecureCredentialsHosts(hosts ...string) Option {
 	}
 }
 
-// ParseCredentials splits skopeo's USER[:PASSWORD] form.
+// ParseCredentials splits skopeo's USER[:PASSWORD] form. The password is
+// empty when s has none; callers get it from elsewhere (the CLI reads stdin,
+// the environment or a terminal), since WithDestinationCredentials refuses
+// an empty one.
 func ParseCredentials(s string) (user, password string, err error) {
 	if s == "" {
 		return "", "", errors.New("credentials: empty; want USER[:PASSWORD]")

@@ -93,9 +93,9 @@ func (src *passwordSource) checkUsed() error {
 // userPassword reads skopeo's USER[:PASSWORD]; a missing or empty password
 // comes from src.
 func (p *passwords) userPassword(flag, s string, src *passwordSource) (user, password string, err error) {
-	user, password, _ = strings.Cut(s, ":")
-	if user == "" {
-		return "", "", fmt.Errorf("--%s %s: empty user name; want USER[:PASSWORD]", flag, redactPassword(s))
+	user, password, err = push.ParseCredentials(s)
+	if err != nil {
+		return "", "", fmt.Errorf("--%s: %w", flag, err)
 	}
 	if password == "" {
 		if password, err = p.get(src, user, ""); err != nil {
