@@ -47,6 +47,14 @@ timeouts, 408, 429 and 5xx are retried with exponential backoff and jitter
 (the blob is streamed again from /nix/store); refused credentials, a missing
 repository and a digest mismatch fail at once.
 
+Destinations name their registry host (docker.io/… for Docker Hub).
+Credentials are per registry: from the auth files (--authfile), or
+--creds-for HOST=USER for one registry; --dest-creds USER only when every
+destination is on one registry. Passwords come from stdin
+(--dest-password-stdin), $NIXPUSH_DEST_PASSWORD or a terminal prompt.
+Without TLS verification (--dest-tls-verify=false, which allows plain
+HTTP), credentials go only to loopback addresses and --insecure-creds-host.
+
 Progress and a summary go to stderr. stdout gets one line per pushed tag:
 "DIGEST REGISTRY/REPO:TAG". --report writes the summary as JSON, with each
 image's manifest digest (for signing). The exit code is non-zero unless every
@@ -55,7 +63,8 @@ when one fails.`,
 		Example: `  nixpush push nix:$(nix-build -A app) docker://registry.example.com/app:v1 docker://registry.example.com/app:latest \
                nix:$(nix-build -A worker) docker://registry.example.com/worker:v1
   nixpush push --plan $(nix-build -A plan) --report release.json --keep-going
-  nixpush push --authfile ci-auth.json --plan plan.json`,
+  nixpush push --authfile ci-auth.json --plan plan.json
+  printf '%s' "$TOKEN" | nixpush push --creds-for registry.example.com=ci --dest-password-stdin --plan plan.json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			images, err := pushImages(plans, args)
 			if err != nil {
@@ -118,7 +127,7 @@ when one fails.`,
 	f.BoolVar(&keepGoing, "keep-going", false, "when an image fails, let the others finish (the exit code still says it failed)")
 	f.StringVar(&authFile, "authfile", "", "path of the authentication `FILE` (default $REGISTRY_AUTH_FILE, then the usual auth.json and docker config.json)")
 	f.StringVar(&destCreds, "dest-creds", "", "log in as `USER` to the destination registry; refused when the destinations are on several registries (see --creds-for). The password comes from --dest-password-stdin, $"+envDestPassword+" or a terminal prompt (USER:PASSWORD also works, but shows in the process list)")
-	f.StringArrayVar(&credsFor, "creds-for", nil, "log in as `HOST=USER` to the registry HOST only (as destinations write it, port included), with the password from --dest-password-stdin, $"+envDestPassword+" or a terminal prompt; repeatable (for several registries in CI, use --authfile)")
+	f.StringArrayVar(&credsFor, "creds-for", nil, "log in to one registry only, as `HOST=USER` (HOST as destinations write it, port included), with the password from --dest-password-stdin, $"+envDestPassword+" or a terminal prompt; repeatable (for several registries in CI, use --authfile)")
 	f.BoolVar(&destPW.stdin, "dest-password-stdin", false, "read the password of --dest-creds or --creds-for from stdin")
 	f.StringArrayVar(&insecureHosts, "insecure-creds-host", nil, "allow credentials to go to registry `HOST` without TLS verification (plain HTTP with --dest-tls-verify=false); loopback addresses need no flag; repeatable")
 	f.BoolVar(&destTLS, "dest-tls-verify", true, "require HTTPS and verify certificates when talking to the registries (false: also plain HTTP; no credentials then, except to loopback or --insecure-creds-host)")
