@@ -52,10 +52,26 @@ func Reference(s string) string {
 }
 
 // Writer returns a writer that redacts each write to w. Every write must
-// hold whole URLs, as fmt.Fprintf's single write of a line does.
-func Writer(w io.Writer) io.Writer { return writer{w} }
+// hold whole URLs, as fmt.Fprintf's single write of a line does. When w
+// has a file descriptor (a terminal), so does the writer, for code that
+// asks the terminal's width.
+func Writer(w io.Writer) io.Writer {
+	if f, ok := w.(fder); ok {
+		return fdWriter{writer{w}, f}
+	}
+	return writer{w}
+}
+
+type fder interface{ Fd() uintptr }
 
 type writer struct{ w io.Writer }
+
+type fdWriter struct {
+	writer
+	f fder
+}
+
+func (w fdWriter) Fd() uintptr { return w.f.Fd() }
 
 func (r writer) Write(p []byte) (int, error) {
 	s := String(string(p))

@@ -2,6 +2,7 @@ package redact
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
@@ -61,5 +62,22 @@ func TestWriter(t *testing.T) {
 	}
 	if got, want := b.String(), "retrying PUT https://h/v2/x/blobs/uploads/1?REDACTED\n"; got != want {
 		t.Errorf("wrote %q, want %q", got, want)
+	}
+}
+
+// TestWriterKeepsFd: a redacting writer on a file still has its
+// descriptor, which terminal code asks for the width.
+func TestWriterKeepsFd(t *testing.T) {
+	f, err := os.Create(t.TempDir() + "/out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, ok := Writer(f).(interface{ Fd() uintptr })
+	if !ok || w.Fd() != f.Fd() {
+		t.Errorf("Writer(file) has no Fd, or another one")
+	}
+	if _, ok := Writer(&bytes.Buffer{}).(interface{ Fd() uintptr }); ok {
+		t.Errorf("Writer(buffer) claims an Fd")
 	}
 }
