@@ -3,8 +3,10 @@
 # derivation whose builder is the static nixpush binary (write-app).
 #
 # Every script runs "nixpush copy" with the caller's arguments passed
-# through unchanged and never prints them: --dest-creds USER:PASSWORD stays
-# out of every log (nix2container leaked it by echoing "$@").
+# through unchanged and never prints them: a --dest-creds USER:PASSWORD stays
+# out of every log (nix2container leaked it by echoing "$@"). Stdin and the
+# environment pass through too, for --dest-password-stdin and
+# $NIXPUSH_DEST_PASSWORD, which keep the password out of the process list.
 #
 #   exe:    the nixpush binary (a store path string)
 #   system: the Nix system the scripts are written on

@@ -19,7 +19,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := cli.New().ExecuteContext(ctx); err != nil {
+	if err := cli.Execute(ctx); err != nil {
 		stop()
 		os.Exit(1)
 	}

@@ -3,7 +3,6 @@ package meter
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"golang.org/x/term"
@@ -20,10 +19,11 @@ type Live struct {
 }
 
 // NewLive returns an empty live region on w, fitted to w's width when w
-// is a terminal.
+// is a terminal (an *os.File, or a writer in front of one that has its
+// Fd, such as the CLI's redacting writer).
 func NewLive(w io.Writer) *Live {
 	l := &Live{w: w}
-	if f, ok := w.(*os.File); ok {
+	if f, ok := w.(interface{ Fd() uintptr }); ok {
 		if cols, _, err := term.GetSize(int(f.Fd())); err == nil {
 			l.width = cols
 		}

@@ -33,6 +33,11 @@ type options struct {
 	progress             io.Writer
 	progressTerminal     bool
 	progressLineInterval time.Duration
+	// credsFor holds credentials for one destination registry each, by
+	// host (reference.Domain).
+	credsFor map[string]*types.DockerAuthConfig
+	// insecureCredsHosts may get credentials without TLS verification.
+	insecureCredsHosts map[string]bool
 }
 
 // side holds the settings of one end of a copy.
@@ -63,25 +68,85 @@ func WithAuthFile(path string) Option {
 	return func(o *options) error { o.authFile = path; return nil }
 }
 
-// WithSourceCredentials logs in to the source registry as user.
+// WithSourceCredentials logs in to the source registry as user. The
+// password must not be empty.
 func WithSourceCredentials(user, password string) Option {
 	return func(o *options) error { return setCreds(&o.src, "source", user, password) }
 }
 
 // WithDestinationCredentials logs in to the destination registry as user.
+// The password must not be empty. They are for a single registry:
+// DestinationSystemContexts refuses them for destinations on several (see
+// WithDestinationCredentialsFor).
 func WithDestinationCredentials(user, password string) Option {
 	return func(o *options) error { return setCreds(&o.dest, "destination", user, password) }
 }
 
 func setCreds(s *side, which, user, password string) error {
-	if user == "" {
-		return fmt.Errorf("%s credentials: empty user name", which)
-	}
-	s.creds = &types.DockerAuthConfig{Username: user, Password: password}
-	return nil
+	c, err := newCreds(which, user, password)
+	s.creds = c
+	return err
 }
 
-// ParseCredentials splits skopeo's USER[:PASSWORD] form.
+func newCreds(which, user, password string) (*types.DockerAuthConfig, error) {
+	if user == "" {
+		return nil, fmt.Errorf("%s credentials: empty user name", which)
+	}
+	if password == "" {
+		return nil, fmt.Errorf("%s credentials for %s: empty password", which, user)
+	}
+	return &types.DockerAuthConfig{Username: user, Password: password}, nil
+}
+
+// WithDestinationCredentialsFor logs in as user to the destination
+// registry host only ("registry.example.com", "127.0.0.1:5000",
+// "docker.io": the registry of a reference as written, port included).
+// Other registries get the credentials of the auth files and credential
+// helpers, as without it. Repeatable, once per host.
+func WithDestinationCredentialsFor(host, user, password string) Option {
+	return func(o *options) error {
+		if host == "" || strings.ContainsAny(host, "/@") {
+			return fmt.Errorf("credentials for %q: want a registry host such as registry.example.com or 127.0.0.1:5000", host)
+		}
+		if o.credsFor[host] != nil {
+			return fmt.Errorf("credentials for %s: given twice", host)
+		}
+		c, err := newCreds("destination", user, password)
+		if err != nil {
+			return fmt.Errorf("registry %s: %w", host, err)
+		}
+		if o.credsFor == nil {
+			o.credsFor = map[string]*types.DockerAuthConfig{}
+		}
+		o.credsFor[host] = c
+		return nil
+	}
+}
+
+// WithInsecureCredentialsHosts lets credentials go to each of hosts (as
+// WithDestinationCredentialsFor names them) even when TLS is not verified
+// for it, which may mean plain HTTP. Without it, such a run is refused
+// before its first request unless the host is a loopback address: see
+// ErrInsecureCredentials.
+func WithInsecureCredentialsHosts(hosts ...string) Option {
+	return func(o *options) error {
+		for _, h := range hosts {
+			if h == "" || strings.ContainsAny(h, "/@") {
+				return fmt.Errorf("insecure credentials host %q: want a registry host such as registry.example.com or 127.0.0.1:5000", h)
+			}
+			if o.insecureCredsHosts == nil {
+				o.insecureCredsHosts = map[string]bool{}
+			}
+			o.insecureCredsHosts[h] = true
+		}
+		return nil
+	}
+}
+
+// ParseCredentials splits skopeo's USER[:PASSWORD] form. The password is
+// empty when s has none; callers get it from elsewhere (the CLI reads stdin,
+// the environment or a terminal), since WithDestinationCredentials refuses
+// an empty one.
 func ParseCredentials(s string) (user, password string, err error) {
 	if s == "" {
 		return "", "", errors.New("credentials: empty; want USER[:PASSWORD]")
@@ -235,16 +300,4 @@ func (o *options) systemContext(s side) *types.SystemContext {
 		sys.DockerDaemonInsecureSkipTLSVerify = !*s.tlsVerify
 	}
 	return sys
-}
-
-// DestinationSystemContext returns the containers/image settings that opts
-// give a destination registry (auth file, credentials, TLS, certificates,
-// blob-info cache directory), for code that talks to registries through
-// containers/image without copy.Image, such as transport/release.
-func DestinationSystemContext(opts ...Option) (*types.SystemContext, error) {
-	o, err := makeOptions(opts)
-	if err != nil {
-		return nil, err
-	}
-	return o.systemContext(o.dest), nil
 }

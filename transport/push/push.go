@@ -76,7 +76,13 @@ func CopyImage(ctx context.Context, src, dest types.ImageReference, opts ...Opti
 	}
 	defer policy.Destroy() //nolint:errcheck // only frees memory
 
-	srcSys, destSys := o.systemContext(o.src), o.systemContext(o.dest)
+	if err := checkAdditionalTags(dest, o.additionalTags); err != nil {
+		return nil, err
+	}
+	srcSys, destSys, err := o.copyContexts(src, dest)
+	if err != nil {
+		return nil, err
+	}
 	for _, end := range []struct {
 		ref types.ImageReference
 		sys *types.SystemContext

@@ -328,7 +328,7 @@ func (r *run) pushManifest(ctx context.Context, id *imageDest) error {
 			// image was new to the repository, the manifest cannot be there
 			// yet, and nothing is asked.
 			if ref, err := docker.NewReference(tagged); err == nil && !fresh {
-				if cur, err := docker.GetDigest(ctx, r.sys, ref); err == nil && cur == id.img.built.ManifestDigest {
+				if cur, err := docker.GetDigest(ctx, r.sysFor(tagged), ref); err == nil && cur == id.img.built.ManifestDigest {
 					unchanged = true
 					return nil
 				}

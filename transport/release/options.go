@@ -51,9 +51,11 @@ func makeOptions(opts []Option) (*options, error) {
 }
 
 // WithRegistryOptions sets how registries are reached: transport/push's
-// WithAuthFile, WithDestinationCredentials, WithDestinationTLSVerify,
+// WithAuthFile, WithDestinationCredentials (refused when the destinations
+// are on several registries), WithDestinationCredentialsFor,
+// WithInsecureCredentialsHosts, WithDestinationTLSVerify,
 // WithDestinationCertDir and WithBlobInfoCacheDir apply; others are
-// ignored.
+// ignored. push.DestinationSystemContexts says what is refused.
 func WithRegistryOptions(opts ...push.Option) Option {
 	return func(o *options) error { o.registry = append(o.registry, opts...); return nil }
 }

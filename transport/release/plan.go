@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.podman.io/image/v5/docker/reference"
+
+	"github.com/nixpush/nixpush/internal/redact"
 )
 
 // Plan is a plan file: the images of a release and where each goes. Nix
@@ -66,26 +68,44 @@ func ParsePlan(b []byte) (*Plan, error) {
 	return &p, nil
 }
 
+// ErrNoRegistry says a destination does not name its registry host.
+var ErrNoRegistry = errors.New("no registry host: write REGISTRY/REPO:TAG, docker.io/REPO:TAG for Docker Hub")
+
 // ParseDestination reads "docker://REGISTRY/REPO:TAG" or "REGISTRY/REPO:TAG".
-// The registry and the tag are required: a release names where it goes.
+// The registry and the tag are required: a release names where it goes,
+// and a name without a registry ("app:v1") is not silently Docker Hub's.
+// Errors quote s without any user information ("user:pass@") it holds.
 func ParseDestination(s string) (reference.NamedTagged, error) {
 	t := strings.TrimPrefix(s, "docker://")
 	if t == "" {
 		return nil, errors.New("destination: empty")
 	}
+	shown := redact.Reference(s)
 	named, err := reference.ParseNormalizedNamed(t)
 	if err != nil {
-		return nil, fmt.Errorf("destination %q: %w", s, err)
+		return nil, fmt.Errorf("destination %q: %w", shown, err)
 	}
-	if first, _, _ := strings.Cut(t, "/"); !strings.ContainsAny(first, ".:") && first != "localhost" {
-		return nil, fmt.Errorf("destination %q: name the registry (REGISTRY/REPO:TAG)", s)
+	if !namesRegistry(t, named) {
+		return nil, fmt.Errorf("destination %q: %w", shown, ErrNoRegistry)
 	}
 	if _, ok := named.(reference.Canonical); ok {
-		return nil, fmt.Errorf("destination %q: a destination is a tag, not a digest", s)
+		return nil, fmt.Errorf("destination %q: a destination is a tag, not a digest", shown)
 	}
 	tagged, ok := named.(reference.NamedTagged)
 	if !ok {
-		return nil, fmt.Errorf("destination %q: no tag (REGISTRY/REPO:TAG)", s)
+		return nil, fmt.Errorf("destination %q: no tag (REGISTRY/REPO:TAG)", shown)
 	}
 	return tagged, nil
+}
+
+// namesRegistry says whether written, which parses as named, begins with
+// named's registry host. Parsing puts a name that has none ("app:v1",
+// "team/app:v1") on docker.io; index.docker.io is read as docker.io.
+func namesRegistry(written string, named reference.Named) bool {
+	first, _, ok := strings.Cut(written, "/")
+	if !ok {
+		return false
+	}
+	domain := reference.Domain(named)
+	return first == domain || (domain == "docker.io" && first == "index.docker.io")
 }

@@ -13,6 +13,7 @@ import (
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/types"
 
+	"github.com/nixpush/nixpush/internal/redact"
 	"github.com/nixpush/nixpush/layers"
 	"github.com/nixpush/nixpush/transport"
 	"github.com/nixpush/nixpush/transport/push"
@@ -32,12 +33,8 @@ func Push(ctx context.Context, images []Image, opts ...Option) (*Report, error) 
 	if err != nil {
 		return nil, err
 	}
-	sys, err := push.DestinationSystemContext(o.registry...)
-	if err != nil {
-		return nil, err
-	}
 	r := &run{
-		o: o, sys: sys,
+		o:       o,
 		retry:   retrier{times: o.retryTimes, initial: o.retryDelay, maxDelay: max(maxRetryDelay, o.retryDelay), timeout: o.timeout},
 		tally:   &tally{start: time.Now()},
 		repos:   map[string]*repo{},
@@ -45,6 +42,15 @@ func Push(ctx context.Context, images []Image, opts ...Option) (*Report, error) 
 		futures: map[futureKey]*future{},
 	}
 	if err := r.plan(images); err != nil {
+		return nil, err
+	}
+	// Each registry gets its own settings, so credentials go only to the
+	// registry they are for; the checks happen before any request.
+	named := make([]reference.Named, len(r.order))
+	for i, rp := range r.order {
+		named[i] = rp.named
+	}
+	if r.sys, err = push.DestinationSystemContexts(named, o.registry...); err != nil {
 		return nil, err
 	}
 	r.progress = newProgress(o, len(r.images), r.tally)
@@ -63,7 +69,7 @@ func Push(ctx context.Context, images []Image, opts ...Option) (*Report, error) 
 // run is one Push.
 type run struct {
 	o        *options
-	sys      *types.SystemContext
+	sys      map[string]*types.SystemContext // by registry host
 	retry    retrier
 	tally    *tally
 	progress *progress
@@ -275,11 +281,16 @@ func (r *run) destination(ctx context.Context, tagged reference.NamedTagged) (ty
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: %w", tagged, err)
 	}
-	d, err := ref.NewImageDestination(ctx, r.sys)
+	d, err := ref.NewImageDestination(ctx, r.sysFor(tagged))
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: %w", tagged, err)
 	}
 	return d, nil
+}
+
+// sysFor returns the containers/image settings of named's registry.
+func (r *run) sysFor(named reference.Named) *types.SystemContext {
+	return r.sys[reference.Domain(named)]
 }
 
 // acquire takes a slot of the run's pool.
@@ -304,7 +315,7 @@ func (r *run) report(ctx context.Context) (*Report, error) {
 		for _, id := range img.dests {
 			status, msg := StatusPushed, ""
 			if id.err != nil {
-				status, msg = StatusFailed, id.err.Error()
+				status, msg = StatusFailed, redact.String(id.err.Error())
 				if errors.Is(id.err, context.Canceled) && ctx.Err() == nil {
 					status, msg = StatusCanceled, "stopped after another image failed (see --keep-going)"
 				}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/nixpush/nixpush/internal/redact"
 	"github.com/nixpush/nixpush/transport/push"
 	"github.com/nixpush/nixpush/transport/release"
 )
@@ -18,7 +19,8 @@ func newCmdPush() *cobra.Command {
 	var (
 		authFile, destCreds, destCertDir string
 		destTLS, keepGoing, quiet        bool
-		plans                            []string
+		plans, credsFor, insecureHosts   []string
+		destPW                           = passwordSource{flag: "dest-password-stdin", env: envDestPassword}
 		reportFile                       string
 		retryTimes, parallel             int
 		retryDelay, progressInterval     time.Duration
@@ -48,6 +50,14 @@ longer match an image's description fails that image only; other images
 sharing the layer supply it. An image whose description gives a blob another
 size than the registry holds it with fails, and its manifest is not written.
 
+Destinations name their registry host (docker.io/… for Docker Hub).
+Credentials are per registry: from the auth files (--authfile), or
+--creds-for HOST=USER for one registry; --dest-creds USER only when every
+destination is on one registry. Passwords come from stdin
+(--dest-password-stdin), $NIXPUSH_DEST_PASSWORD or a terminal prompt.
+Without TLS verification (--dest-tls-verify=false, which allows plain
+HTTP), credentials go only to loopback addresses and --insecure-creds-host.
+
 Progress and a summary go to stderr. stdout gets one line per pushed tag:
 "DIGEST REGISTRY/REPO:TAG". --report writes the summary as JSON, with each
 image's manifest digest (for signing). The exit code is non-zero unless every
@@ -56,7 +66,8 @@ when one fails.`,
 		Example: `  nixpush push nix:$(nix-build -A app) docker://registry.example.com/app:v1 docker://registry.example.com/app:latest \
                nix:$(nix-build -A worker) docker://registry.example.com/worker:v1
   nixpush push --plan $(nix-build -A plan) --report release.json --keep-going
-  nixpush push --authfile ci-auth.json --plan plan.json`,
+  nixpush push --authfile ci-auth.json --plan plan.json
+  printf '%s' "$TOKEN" | nixpush push --creds-for registry.example.com=ci --dest-password-stdin --plan plan.json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			images, err := pushImages(plans, args)
 			if err != nil {
@@ -65,17 +76,19 @@ when one fails.`,
 			if authFile == "" {
 				authFile = os.Getenv("REGISTRY_AUTH_FILE")
 			}
-			regOpts := []push.Option{push.WithAuthFile(authFile), push.WithDestinationCertDir(destCertDir)}
+			regOpts := []push.Option{
+				push.WithAuthFile(authFile),
+				push.WithDestinationCertDir(destCertDir),
+				push.WithInsecureCredentialsHosts(insecureHosts...),
+			}
 			if cmd.Flags().Changed("dest-tls-verify") {
 				regOpts = append(regOpts, push.WithDestinationTLSVerify(destTLS))
 			}
-			if destCreds != "" {
-				user, password, err := push.ParseCredentials(destCreds)
-				if err != nil {
-					return err
-				}
-				regOpts = append(regOpts, push.WithDestinationCredentials(user, password))
+			creds, err := pushCredentials(cmd, destCreds, credsFor, &destPW)
+			if err != nil {
+				return err
 			}
+			regOpts = append(regOpts, creds...)
 			opts := []release.Option{
 				release.WithRegistryOptions(regOpts...),
 				release.WithParallel(parallel),
@@ -83,9 +96,9 @@ when one fails.`,
 				release.WithTimeout(timeout),
 				release.WithKeepGoing(keepGoing),
 			}
-			stderr := cmd.ErrOrStderr()
+			stderr := redact.Writer(cmd.ErrOrStderr())
 			if !quiet {
-				tty := stderr == os.Stderr && term.IsTerminal(int(os.Stderr.Fd()))
+				tty := cmd.ErrOrStderr() == os.Stderr && term.IsTerminal(int(os.Stderr.Fd()))
 				opts = append(opts, release.WithProgress(stderr, tty, progressInterval))
 			}
 			rep, pushErr := release.Push(cmd.Context(), images, opts...)
@@ -116,8 +129,11 @@ when one fails.`,
 	f.StringVar(&reportFile, "report", "", "write what was pushed (digests, tags, totals) as JSON to `FILE`")
 	f.BoolVar(&keepGoing, "keep-going", false, "when an image fails, let the others finish (the exit code still says it failed)")
 	f.StringVar(&authFile, "authfile", "", "path of the authentication `FILE` (default $REGISTRY_AUTH_FILE, then the usual auth.json and docker config.json)")
-	f.StringVar(&destCreds, "dest-creds", "", "use `USER[:PASSWORD]` for every destination registry (prefer --authfile for several)")
-	f.BoolVar(&destTLS, "dest-tls-verify", true, "require HTTPS and verify certificates when talking to the registries")
+	f.StringVar(&destCreds, "dest-creds", "", "log in as `USER` to the destination registry; refused when the destinations are on several registries (see --creds-for). The password comes from --dest-password-stdin, $"+envDestPassword+" or a terminal prompt (USER:PASSWORD also works, but shows in the process list)")
+	f.StringArrayVar(&credsFor, "creds-for", nil, "log in to one registry only, as `HOST=USER` (HOST as destinations write it, port included), with the password from --dest-password-stdin, $"+envDestPassword+" or a terminal prompt; repeatable (for several registries in CI, use --authfile)")
+	f.BoolVar(&destPW.stdin, "dest-password-stdin", false, "read the password of --dest-creds or --creds-for from stdin")
+	f.StringArrayVar(&insecureHosts, "insecure-creds-host", nil, "allow credentials to go to registry `HOST` without TLS verification (plain HTTP with --dest-tls-verify=false); loopback addresses need no flag; repeatable")
+	f.BoolVar(&destTLS, "dest-tls-verify", true, "require HTTPS and verify certificates when talking to the registries (false: also plain HTTP; no credentials then, except to loopback or --insecure-creds-host)")
 	f.StringVar(&destCertDir, "dest-cert-dir", "", "use certificates at `DIR` (*.crt, *.cert, *.key) to connect to the registries")
 	f.IntVar(&retryTimes, "retry-times", release.DefaultRetryTimes, "retries of each failed registry operation")
 	f.DurationVar(&retryDelay, "retry-delay", release.DefaultRetryDelay, "first retry delay; it doubles on each retry, with jitter")
@@ -126,6 +142,27 @@ when one fails.`,
 	f.DurationVar(&progressInterval, "progress-interval", 5*time.Second, "how often a progress line is printed when stderr is not a terminal")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print no progress and no summary")
 	return cmd
+}
+
+// pushCredentials turns --dest-creds or --creds-for into options,
+// reading the passwords the arguments leave out.
+func pushCredentials(cmd *cobra.Command, destCreds string, credsFor []string, src *passwordSource) ([]push.Option, error) {
+	if destCreds != "" && len(credsFor) > 0 {
+		return nil, errors.New("--dest-creds and --creds-for: give one or the other (--dest-creds is for a run that reaches one registry)")
+	}
+	p := &passwords{in: cmd.InOrStdin(), prompt: cmd.ErrOrStderr()}
+	opts, err := p.credsFor(credsFor, src)
+	if err != nil {
+		return nil, err
+	}
+	if destCreds != "" {
+		user, password, err := p.userPassword("dest-creds", destCreds, src)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, push.WithDestinationCredentials(user, password))
+	}
+	return opts, src.checkUsed()
 }
 
 // pushImages reads the plan files, then the arguments: an image, then the
