@@ -2,6 +2,7 @@ package layers
 
 import (
 	"fmt"
+	"math"
 	"path"
 	"regexp"
 	"strconv"
@@ -143,8 +144,8 @@ func (r Perm) compile() (rule, error) {
 		c.mode = m
 	}
 	for name, id := range map[string]*int{"uid": r.UID, "gid": r.GID} {
-		if id != nil && *id < 0 {
-			return rule{}, fmt.Errorf("%s: %d is negative", name, *id)
+		if id != nil && (*id < 0 || int64(*id) > math.MaxUint32) {
+			return rule{}, fmt.Errorf("%s: %d is outside 0…%d", name, *id, uint32(math.MaxUint32))
 		}
 	}
 	return c, nil

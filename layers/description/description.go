@@ -114,6 +114,9 @@ func ReadLayerFile(name string) (*LayerFile, error) {
 	if err := checkVersion(lf.Version); err != nil {
 		return nil, fmt.Errorf("layer file %s: %w", name, err)
 	}
+	if len(lf.Layers) > MaxLayers {
+		return nil, fmt.Errorf("layer file %s: layers: %d layers, more than the %d an image may have: %w", name, len(lf.Layers), MaxLayers, ErrTooManyLayers)
+	}
 	for i, l := range lf.Layers {
 		if err := l.Validate(); err != nil {
 			return nil, fmt.Errorf("layer file %s: layers[%d].%w", name, i, err)
