@@ -90,7 +90,7 @@ func TestErrorsNameTheFullPath(t *testing.T) {
 		{"diffID algorithm sha512", func(m map[string]any) { layer0(m)["diffID"] = sha512 },
 			"layers[0].diffID: " + sha512 + ": algorithm \"sha512\" is not supported", nil},
 		{"arm64 variant v7", func(m map[string]any) { m["architecture"], m["variant"] = "arm64", "v7" },
-			`variant: "v7" is not a CPU variant of arm64 (v8, v8.1 … v9.9)`, nil},
+			`variant: "v7" is not a CPU variant of arm64 (v8, v9, v8.0 … v9.9)`, nil},
 		{"arm variant 7", func(m map[string]any) { m["architecture"], m["variant"] = "arm", "7" },
 			`variant: "7" is not a CPU variant of arm (v5 to v8)`, nil},
 		{"amd64 variant v5", func(m map[string]any) { m["variant"] = "v5" },

@@ -36,7 +36,7 @@ var variants = map[string]struct {
 }{
 	"amd64": {regexp.MustCompile(`^v[1-4]$`), "v1 to v4"},
 	"arm":   {regexp.MustCompile(`^v[5-8]$`), "v5 to v8"},
-	"arm64": {regexp.MustCompile(`^v[89](\.[0-9])?$`), "v8, v8.1 … v9.9"},
+	"arm64": {regexp.MustCompile(`^v[89](\.[0-9])?$`), "v8, v9, v8.0 … v9.9"},
 }
 
 // otherVariant is what a variant of another architecture must look like:

@@ -74,7 +74,7 @@ func TestUntrustedFiles(t *testing.T) {
 			for i, a := range c {
 				args[i] = strings.Replace(a, "FILE", file.file, 1)
 			}
-			t.Run(c[0]+" "+strings.Join(c[1:len(c)-1], " ")+" "+file.name, func(t *testing.T) {
+			t.Run(strings.Join(c, " ")+" "+file.name, func(t *testing.T) {
 				r := runCapped(t, bin, args...)
 				if r.err == nil {
 					t.Fatalf("nixpush %s succeeded", strings.Join(args, " "))
