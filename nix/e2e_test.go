@@ -282,7 +282,7 @@ func TestBadInput(t *testing.T) {
 			`perms[0]: regex "(tmp"`},
 		{"perms mode misspelt",
 			`np.buildLayer { deps = [ bb ]; perms = [ { regex = "/tmp"; mdoe = "1777"; } ]; }`,
-			`unknown field "mdoe"`},
+			`perms[0].mdoe: unknown field`},
 		{"missing store path",
 			`np.buildLayer { deps = [ "` + missing + `" ]; }`,
 			missing},
