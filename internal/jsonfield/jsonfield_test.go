@@ -3,6 +3,7 @@ package jsonfield
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -132,4 +133,27 @@ func TestPrefix(t *testing.T) {
 	if err.Error() != "config: plain" {
 		t.Errorf("got %v", err)
 	}
+}
+
+// FuzzDecode: decoding never panics, every error is an *Error, and the walk
+// always finds the error encoding/json reports (never falling back on
+// encoding/json's own message, which starts with "json: ").
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"name":"a","layers":[{"paths":[{"path":"p","narSize":3}],"mtime":"1970-01-01T00:00:01Z"}]}`))
+	f.Add([]byte(`{"layers":[{},{"paths":[{},{"fooo":1}]}],"pair":[1,2,3],"any":{"x":[null]}}`))
+	f.Add([]byte(`{"layers":[{"labels":{"a.b":1},"mtime":"x","size":1e400}]}`))
+	f.Add([]byte("{\"layers\":[{\n\"size\":1,}]}"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, decode := range []func([]byte, any) error{Strict, Lenient} {
+			var d doc
+			err := decode(b, &d)
+			var e *Error
+			if err != nil && !errors.As(err, &e) {
+				t.Fatalf("%v is not an *Error", err)
+			}
+			if e != nil && strings.HasPrefix(e.Msg, "json: ") {
+				t.Fatalf("the walk did not find the error: %v", err)
+			}
+		}
+	})
 }
