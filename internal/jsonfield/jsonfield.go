@@ -58,8 +58,8 @@ func Prefix(field string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var e *Error
-	if errors.As(err, &e) && err == error(e) {
+	// Only an *Error as such: one wrapped in more context keeps it.
+	if e, ok := err.(*Error); ok { //nolint:errorlint // see above
 		return &Error{Path: joinPath(field, e.Path), Msg: e.Msg, Err: e.Err}
 	}
 	return fmt.Errorf("%s: %w", field, err)
