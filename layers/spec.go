@@ -2,6 +2,7 @@ package layers
 
 import (
 	"fmt"
+	"math"
 	"path"
 	"regexp"
 	"strconv"
@@ -71,17 +72,17 @@ func (s Spec) Validate() error {
 	seen := map[Path]bool{}
 	for i, p := range s.Paths {
 		if err := p.Validate(); err != nil {
-			return fmt.Errorf("paths[%d]: %w", i, err)
+			return fmt.Errorf("paths[%d].%w", i, err)
 		}
 		key := Path{Path: p.Path, Rewrite: p.Rewrite}
 		if seen[key] {
-			return fmt.Errorf("paths[%d]: %s listed twice", i, p.Path)
+			return fmt.Errorf("paths[%d].path: %s listed twice", i, p.Path)
 		}
 		seen[key] = true
 	}
 	for i, r := range s.Perms {
 		if _, err := r.compile(); err != nil {
-			return fmt.Errorf("perms[%d]: %w", i, err)
+			return fmt.Errorf("perms[%d].%w", i, err)
 		}
 	}
 	return nil
@@ -147,19 +148,19 @@ func (r Perm) compile() (rule, error) {
 	}
 	re, err := regexp.Compile(`^(?:` + r.Regex + `)$`)
 	if err != nil {
-		return rule{}, fmt.Errorf("regex %q: %w", r.Regex, err)
+		return rule{}, fmt.Errorf("regex: %q: %w", r.Regex, err)
 	}
 	c := rule{Perm: r, re: re, mode: -1}
 	if r.Mode != "" {
 		m, err := strconv.ParseInt(r.Mode, 8, 64)
 		if err != nil || m < 0 || m > 0o7777 {
-			return rule{}, fmt.Errorf("mode %q: not an octal mode between 0000 and 7777", r.Mode)
+			return rule{}, fmt.Errorf("mode: %q is not an octal mode between 0000 and 7777", r.Mode)
 		}
 		c.mode = m
 	}
 	for name, id := range map[string]*int{"uid": r.UID, "gid": r.GID} {
-		if id != nil && *id < 0 {
-			return rule{}, fmt.Errorf("%s: %d is negative", name, *id)
+		if id != nil && (*id < 0 || int64(*id) > math.MaxUint32) {
+			return rule{}, fmt.Errorf("%s: %d is outside 0…%d", name, *id, uint32(math.MaxUint32))
 		}
 	}
 	return c, nil

@@ -40,7 +40,7 @@ func Write(ctx context.Context, w io.Writer, s Spec, opts ...Option) error {
 	rules := make([]rule, len(s.Perms))
 	for i, p := range s.Perms {
 		if rules[i], err = p.compile(); err != nil {
-			return fmt.Errorf("perms[%d]: %w", i, err)
+			return fmt.Errorf("perms[%d].%w", i, err)
 		}
 	}
 	mtime := s.MTime

@@ -279,10 +279,10 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"perms regex does not compile",
 			`np.buildImage { name = "x"; copyToRoot = [ ex.rootfs ]; perms = [ { path = ex.rootfs; regex = "(tmp"; mode = "1777"; } ]; }`,
-			`perms[0]: regex "(tmp"`},
+			`perms[0].regex: "(tmp"`},
 		{"perms mode misspelt",
 			`np.buildLayer { deps = [ bb ]; perms = [ { regex = "/tmp"; mdoe = "1777"; } ]; }`,
-			`unknown field "mdoe"`},
+			`perms[0].mdoe: unknown field`},
 		{"missing store path",
 			`np.buildLayer { deps = [ "` + missing + `" ]; }`,
 			missing},

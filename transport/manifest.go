@@ -24,9 +24,9 @@ type Built struct {
 // bytes, and so the same manifest digest, on every machine. Nothing here
 // reads the clock, the host or the store.
 func Build(img *description.Image) (*Built, error) {
-	cfg, err := json.Marshal(imageConfig(img))
+	cfg, err := img.ConfigJSON()
 	if err != nil {
-		return nil, fmt.Errorf("encoding image config: %w", err)
+		return nil, err
 	}
 	cfgDigest := digest.FromBytes(cfg)
 	m := ocispec.Manifest{
@@ -47,32 +47,4 @@ func Build(img *description.Image) (*Built, error) {
 		return nil, fmt.Errorf("encoding image manifest: %w", err)
 	}
 	return &Built{Manifest: man, ManifestDigest: digest.FromBytes(man), Config: cfg, ConfigDigest: cfgDigest}, nil
-}
-
-// imageConfig is the OCI image config of img. Times are written in UTC so
-// the bytes do not depend on the zone the description was written in;
-// encoding/json writes struct fields in declaration order and map keys
-// sorted, so the encoding is stable.
-func imageConfig(img *description.Image) ocispec.Image {
-	created := img.Created.UTC()
-	c := ocispec.Image{
-		Created: &created,
-		Platform: ocispec.Platform{
-			Architecture: img.Architecture,
-			OS:           img.OS,
-			Variant:      img.Variant,
-		},
-		Config: img.Config,
-		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: make([]digest.Digest, len(img.Layers))},
-	}
-	for i, l := range img.Layers {
-		// Layers are uncompressed: the diff ID is the layer digest.
-		c.RootFS.DiffIDs[i] = l.Digest
-		c.History = append(c.History, ocispec.History{
-			Created:   &created,
-			CreatedBy: l.History.CreatedBy,
-			Comment:   l.History.Comment,
-		})
-	}
-	return c
 }

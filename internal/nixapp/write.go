@@ -1,12 +1,13 @@
 package nixapp
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/nixpush/nixpush/internal/jsonfield"
 )
 
 // attrs are the structured attributes of an app derivation.
@@ -20,15 +21,19 @@ type attrs struct {
 	Script string `json:"script"`
 }
 
+// maxAttrsSize is the largest .attrs.json of an app read, in bytes: it
+// holds a script, not a closure graph.
+const maxAttrsSize = 16 << 20
+
 // WriteFile reads the structured attributes file attrsFile and writes the
 // app it describes. It returns the path of the program written.
 func WriteFile(attrsFile string) (string, error) {
-	b, err := os.ReadFile(attrsFile)
+	b, err := jsonfield.ReadFile(attrsFile, maxAttrsSize)
 	if err != nil {
 		return "", fmt.Errorf("reading structured attributes: %w", err)
 	}
 	var a attrs
-	if err := json.Unmarshal(b, &a); err != nil {
+	if err := jsonfield.Lenient(b, &a); err != nil {
 		return "", fmt.Errorf("structured attributes %s: %w", attrsFile, err)
 	}
 	return Write(a.Outputs.Out, a.Program, a.Script)

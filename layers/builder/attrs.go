@@ -3,7 +3,6 @@ package builder
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -64,9 +63,15 @@ type Metadata struct {
 	Comment   string `json:"comment"`
 }
 
-// ReadAttrs reads and decodes a .attrs.json file.
+// MaxAttrsSize is the largest .attrs.json read, in bytes. Most of it is the
+// closure graph, a few hundred bytes per store path and reference: 256 MiB
+// holds closures far beyond any image's.
+const MaxAttrsSize = 256 << 20
+
+// ReadAttrs reads and decodes a .attrs.json file, a regular file of at
+// most MaxAttrsSize bytes.
 func ReadAttrs(name string) (*Attrs, error) {
-	b, err := os.ReadFile(name)
+	b, err := jsonfield.ReadFile(name, MaxAttrsSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading structured attributes: %w", err)
 	}
@@ -97,17 +102,13 @@ func ParseAttrs(b []byte) (*Attrs, error) {
 // attributes hold everything else of the derivation and cannot be strict.
 func strictPerms(b []byte) error {
 	var raw struct {
-		Perms []json.RawMessage `json:"perms"`
+		Perms json.RawMessage `json:"perms"`
 	}
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return fmt.Errorf("perms: %w", err)
+	if err := jsonfield.Lenient(b, &raw); err != nil || len(raw.Perms) == 0 {
+		return err
 	}
-	for i, p := range raw.Perms {
-		if err := jsonfield.Strict(p, &layers.Perm{}); err != nil {
-			return fmt.Errorf("perms[%d]: %w", i, err)
-		}
-	}
-	return nil
+	var perms []layers.Perm
+	return jsonfield.Prefix("perms", jsonfield.Strict(raw.Perms, &perms))
 }
 
 // graph parses the closure graph.
@@ -126,7 +127,7 @@ func (a *Attrs) config() (ocispec.ImageConfig, error) {
 		return c, nil
 	}
 	if err := jsonfield.Strict(a.Config, &c); err != nil {
-		return c, fmt.Errorf("config: %w", err)
+		return c, jsonfield.Prefix("config", err)
 	}
 	return c, nil
 }

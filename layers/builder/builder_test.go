@@ -210,16 +210,16 @@ func TestBuildErrors(t *testing.T) {
 	}{
 		{"bad regex", "image.attrs.json", nil, func(m map[string]any) {
 			m["perms"] = []any{map[string]any{"regex": "(", "mode": "0755"}}
-		}, `perms[0]: regex "("`},
+		}, `perms[0].regex: "("`},
 		{"unused bad regex", "layer.attrs.json", nil, func(m map[string]any) {
 			m["perms"] = []any{map[string]any{"path": libc, "regex": "/a"}, map[string]any{"regex": "[z-a]"}}
-		}, `perms[1]: regex "[z-a]"`},
+		}, `perms[1].regex: "[z-a]"`},
 		{"misspelt perms field", "image.attrs.json", nil, func(m map[string]any) {
 			m["perms"] = []any{map[string]any{"regex": "/tmp", "mdoe": "0755"}}
-		}, `perms[0]: json: unknown field "mdoe"`},
+		}, `perms[0].mdoe: unknown field`},
 		{"perms mode not a string", "image.attrs.json", nil, func(m map[string]any) {
 			m["perms"] = []any{map[string]any{"regex": "/tmp", "mode": 755}}
-		}, "perms.mode: expected string"},
+		}, "perms[0].mode: expected a string, got JSON number 755"},
 		{"perms path not in image", "layer.attrs.json", nil, func(m map[string]any) {
 			m["perms"] = []any{map[string]any{"path": app, "regex": ".*"}}
 		}, "perms[0].path: " + app + " is not in the closure graph"},
@@ -244,7 +244,7 @@ func TestBuildErrors(t *testing.T) {
 		{"empty layer", "layer.attrs.json", nil, func(m map[string]any) { m["deps"] = []any{} }, "nothing to put in a layer"},
 		{"unknown config field", "image.attrs.json", nil, func(m map[string]any) {
 			m["config"] = map[string]any{"Entrypoint": []any{"/bin/sh"}, "Entrypiont": []any{"/bin/sh"}}
-		}, `config: json: unknown field "Entrypiont"`},
+		}, `config.Entrypiont: unknown field`},
 		{"config names a path outside the image", "image.attrs.json", nil, func(m map[string]any) {
 			m["config"] = map[string]any{"Cmd": []any{app + "/bin/app", "/nix/store/66666666666666666666666666666666-gone/bin/x"}}
 		}, "config: names /nix/store/66666666666666666666666666666666-gone, which the image does not hold"},
@@ -296,7 +296,7 @@ func TestReadAttrsErrors(t *testing.T) {
 	}
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(`{"outputs": {"out": 3}}`), 0o644)
-	if _, err := ReadAttrs(bad); err == nil || !strings.Contains(err.Error(), "outputs.out: expected string") {
+	if _, err := ReadAttrs(bad); err == nil || !strings.Contains(err.Error(), "outputs.out: expected a string, got JSON number 3") {
 		t.Errorf("bad type: %v", err)
 	}
 }

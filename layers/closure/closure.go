@@ -2,15 +2,14 @@ package closure
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sort"
 
 	"github.com/nix-community/go-nix/pkg/nixhash"
 
+	"github.com/nixpush/nixpush/internal/jsonfield"
 	"github.com/nixpush/nixpush/layers"
 )
 
@@ -41,18 +40,9 @@ var ErrNotInGraph = errors.New("not in the closure graph")
 // Parse decodes the JSON array Nix writes for one exportReferencesGraph
 // entry and validates it.
 func Parse(b []byte) (*Graph, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var nodes []Node
-	if err := dec.Decode(&nodes); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return nil, fmt.Errorf("closure graph: %s: expected %s, got JSON %s", te.Field, te.Type, te.Value)
-		}
-		return nil, fmt.Errorf("closure graph: malformed JSON: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("closure graph: malformed JSON: data after the array")
+	if err := jsonfield.Strict(b, &nodes); err != nil {
+		return nil, fmt.Errorf("closure graph: %w", err) // "[3].narSize: expected …"
 	}
 	if nodes == nil && !bytes.Equal(bytes.TrimSpace(b), []byte("[]")) {
 		return nil, fmt.Errorf("closure graph: expected a JSON array, got null")

@@ -82,11 +82,14 @@ func TestParseErrors(t *testing.T) {
 		name, in, want string
 	}{
 		{"malformed", `[{"path":`, "malformed JSON"},
-		{"not an array", `{"path":"x"}`, "cannot unmarshal object"},
+		{"not an array", `{"path":"x"}`, "closure graph: expected an array, got JSON object"},
 		{"null", `null`, "got null"},
 		{"trailing data", `[] []`, "data after"},
-		{"wrong type", `[{"path":"` + sp("a") + `","narSize":"big"}]`, "narSize"},
-		{"unknown field", `[{"path":"` + sp("a") + `","bogus":1}]`, "bogus"},
+		{"wrong type", "[" + node("a") + `,{"path":"` + sp("b") + `","narSize":"big"}]`,
+			"closure graph: [1].narSize: expected an integer from 0 to 2^64-1, got JSON string"},
+		{"wrong reference type", "[" + node("a") + `,{"path":"` + sp("b") + `","references":["` + sp("a") + `",7]}]`,
+			"closure graph: [1].references[1]: expected a string, got JSON number 7"},
+		{"unknown field", "[" + node("a") + `,{"path":"` + sp("a") + `","bogus":1}]`, "closure graph: [1].bogus: unknown field"},
 		{"bad store path", `[{"path":"/usr/bin/sh","narHash":"` + hash + `"}]`, `"/usr/bin/sh" is not below /nix/store`},
 		{"bad hash part", `[{"path":"/nix/store/eeee-x","narHash":"` + hash + `"}]`, "/nix/store/eeee-x"},
 		{"duplicate", "[" + node("a") + "," + node("a") + "]", sp("a") + ": listed twice"},

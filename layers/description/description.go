@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -70,9 +69,15 @@ type LayerFile struct {
 // know.
 var ErrVersion = errors.New("unsupported description version")
 
-// ReadFile reads and validates an image description.
+// MaxFileSize is the largest image description or layer file read, in
+// bytes. A description of 127 layers holding 100,000 store paths between
+// them is about 25 MiB; anything bigger is not a description.
+const MaxFileSize = 64 << 20
+
+// ReadFile reads and validates an image description. name must be a
+// regular file (or a symbolic link to one) of at most MaxFileSize bytes.
 func ReadFile(name string) (*Image, error) {
-	b, err := os.ReadFile(name)
+	b, err := jsonfield.ReadFile(name, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading image description: %w", err)
 	}
@@ -95,9 +100,10 @@ func Parse(b []byte) (*Image, error) {
 	return &img, nil
 }
 
-// ReadLayerFile reads and validates a buildLayer output.
+// ReadLayerFile reads and validates a buildLayer output, a regular file of
+// at most MaxFileSize bytes.
 func ReadLayerFile(name string) (*LayerFile, error) {
-	b, err := os.ReadFile(name)
+	b, err := jsonfield.ReadFile(name, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading layer file: %w", err)
 	}
@@ -107,6 +113,9 @@ func ReadLayerFile(name string) (*LayerFile, error) {
 	}
 	if err := checkVersion(lf.Version); err != nil {
 		return nil, fmt.Errorf("layer file %s: %w", name, err)
+	}
+	if len(lf.Layers) > MaxLayers {
+		return nil, fmt.Errorf("layer file %s: layers: %d layers, more than the %d an image may have: %w", name, len(lf.Layers), MaxLayers, ErrTooManyLayers)
 	}
 	for i, l := range lf.Layers {
 		if err := l.Validate(); err != nil {

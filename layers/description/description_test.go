@@ -71,9 +71,9 @@ func TestParseErrors(t *testing.T) {
 		{"trailing data", append(example(t), []byte("{}")...), "after the top-level value"},
 		{"unknown version", edit(t, func(m map[string]any) { m["version"] = 2 }), "version: unsupported description version 2"},
 		{"missing version", edit(t, func(m map[string]any) { delete(m, "version") }), "version: missing"},
-		{"unknown field", edit(t, func(m map[string]any) { m["entrypoint"] = "x" }), `unknown field "entrypoint"`},
-		{"unknown config field", edit(t, func(m map[string]any) { m["config"].(map[string]any)["Entrypiont"] = []string{"x"} }), `unknown field "Entrypiont"`},
-		{"wrong type", edit(t, func(m map[string]any) { layer0(m)["size"] = "big" }), "layers.size"},
+		{"unknown field", edit(t, func(m map[string]any) { m["entrypoint"] = "x" }), `entrypoint: unknown field`},
+		{"unknown config field", edit(t, func(m map[string]any) { m["config"].(map[string]any)["Entrypiont"] = []string{"x"} }), `config.Entrypiont: unknown field`},
+		{"wrong type", edit(t, func(m map[string]any) { layer0(m)["size"] = "big" }), "layers[0].size: expected an integer from -2^63 to 2^63-1, got JSON string"},
 		{"missing architecture", edit(t, func(m map[string]any) { delete(m, "architecture") }), "architecture: missing"},
 		{"bad os", edit(t, func(m map[string]any) { m["os"] = "Linux!" }), "os:"},
 		{"missing created", edit(t, func(m map[string]any) { delete(m, "created") }), "created: missing"},
@@ -89,19 +89,19 @@ func TestParseErrors(t *testing.T) {
 		{"no paths", edit(t, func(m map[string]any) { layer0(m)["paths"] = []any{} }), "layers[0].paths"},
 		{"not a store path", edit(t, func(m map[string]any) {
 			layer0(m)["paths"].([]any)[0].(map[string]any)["path"] = "/usr/lib"
-		}), "layers[0].paths[0]: path: \"/usr/lib\" is not below /nix/store"},
+		}), "layers[0].paths[0].path: \"/usr/lib\" is not below /nix/store"},
 		{"bad store hash", edit(t, func(m map[string]any) {
 			layer0(m)["paths"].([]any)[0].(map[string]any)["path"] = "/nix/store/eeee-x"
-		}), "layers[0].paths[0]: path"},
+		}), "layers[0].paths[0].path"},
 		{"bad narHash", edit(t, func(m map[string]any) {
 			layer0(m)["paths"].([]any)[0].(map[string]any)["narHash"] = "md5:abc"
-		}), "layers[0].paths[0]: narHash"},
+		}), "layers[0].paths[0].narHash"},
 		{"relative rewrite", edit(t, func(m map[string]any) {
 			layer0(m)["paths"].([]any)[1].(map[string]any)["rewrite"] = "root"
-		}), "layers[0].paths[1]: rewrite"},
+		}), "layers[0].paths[1].rewrite"},
 		{"bad perms regex", edit(t, func(m map[string]any) {
 			layer0(m)["perms"].([]any)[0].(map[string]any)["regex"] = "(["
-		}), "layers[0].perms[0]: regex"},
+		}), "layers[0].perms[0].regex"},
 		{"duplicate layer", edit(t, func(m map[string]any) {
 			m["layers"] = append(m["layers"].([]any), m["layers"].([]any)[0])
 		}), "layers[1].digest: sha256:d856b497c409175ffe08109bbc846e6ad5bd6c69603ef9dde0be5a08e3d4e0aa is also layers[0]"},

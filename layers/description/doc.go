@@ -7,5 +7,10 @@
 // when Nix built the description. docs/description.md documents every field.
 //
 // Reading is strict: unknown fields, unknown versions, and missing or
-// malformed fields are errors naming the field ("layers[1].digest: …").
+// malformed fields are errors naming the field with its full path
+// ("layers[3].paths[0].narSize: …"). A description is read only from a
+// regular file of at most MaxFileSize bytes, and what could only fail
+// later is refused up front: digests other than sha256, an unknown CPU
+// variant, uid/gid outside 0…2^32-1, more than MaxLayers layers, a config
+// over MaxConfigSize.
 package description

@@ -1,7 +1,6 @@
 package layering
 
 import (
-	"errors"
 	"fmt"
 	"math/bits"
 	"slices"
@@ -14,11 +13,12 @@ import (
 )
 
 // MaxImageLayers is the most layers an image may have: overlayfs stacks
-// at most 128 lower directories, and a container needs one more.
-const MaxImageLayers = 127
+// at most 128 lower directories, and a container needs one more. An image
+// description with more is refused too.
+const MaxImageLayers = description.MaxLayers
 
 // ErrTooManyLayers is wrapped by the error for an image over MaxImageLayers.
-var ErrTooManyLayers = errors.New("too many layers")
+var ErrTooManyLayers = description.ErrTooManyLayers
 
 // Input is what Split splits.
 type Input struct {

@@ -2,6 +2,8 @@ package push
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -166,8 +168,11 @@ func (o *options) copyOnce(ctx context.Context, policy *signature.PolicyContext,
 		return nil, fmt.Errorf("copying %s to %s: no manifest written: %w", transports(src), transports(dest), se)
 	}
 	if err != nil {
-		if unauthorized(err) {
+		switch {
+		case unauthorized(err):
 			err = fmt.Errorf("%w (HTTP 401 Unauthorized): %w", ErrUnauthorized, err)
+		case UntrustedCertificate(err):
+			err = fmt.Errorf("%w: %w", ErrCertificate, err)
 		}
 		return nil, fmt.Errorf("copying %s to %s: %w", transports(src), transports(dest), err)
 	}
@@ -223,10 +228,26 @@ func retryable(ctx context.Context, err error) bool {
 	var unauth docker.ErrUnauthorizedForCredentials
 	var rejected signature.PolicyRequirementError
 	switch {
-	case errors.As(err, &le), errors.As(err, &se), errors.As(err, &unauth), unauthorized(err), errors.As(err, &rejected), errors.Is(err, transport.ErrReadOnly):
+	case errors.As(err, &le), errors.As(err, &se), errors.As(err, &unauth), unauthorized(err), errors.As(err, &rejected), errors.Is(err, transport.ErrReadOnly),
+		UntrustedCertificate(err):
 		return false
 	}
 	return true
+}
+
+// ErrCertificate says a registry's TLS certificate failed verification.
+var ErrCertificate = errors.New("the registry's TLS certificate could not be verified; give its CA with --dest-cert-dir (--src-cert-dir for a source), or add it to the system's trust store")
+
+// UntrustedCertificate says whether err is the failure to verify a TLS
+// certificate: signed by an unknown authority, for another host name,
+// expired, or otherwise invalid. Another try meets the same certificate,
+// so it is never retried.
+func UntrustedCertificate(err error) bool {
+	var verify *tls.CertificateVerificationError
+	var authority x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &verify) || errors.As(err, &authority) || errors.As(err, &hostname) || errors.As(err, &invalid)
 }
 
 // policyContext reads the signature policy, or accepts everything.

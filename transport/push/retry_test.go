@@ -2,6 +2,8 @@ package push
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +31,9 @@ func TestRetryable(t *testing.T) {
 		{"bad credentials", context.Background(), fmt.Errorf("x: %w", docker.ErrUnauthorizedForCredentials{Err: errors.New("401")}), false},
 		{"401", context.Background(), fmt.Errorf("x: %w", errcode.ErrorCodeUnauthorized.WithMessage("authentication required")), false},
 		{"read-only", context.Background(), fmt.Errorf("x: %w", transport.ErrReadOnly), false},
+		{"unknown authority", context.Background(), fmt.Errorf("ping: %w", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), false},
+		{"wrong host name", context.Background(), fmt.Errorf("ping: %w", x509.HostnameError{Host: "x"}), false},
+		{"expired certificate", context.Background(), fmt.Errorf("ping: %w", x509.CertificateInvalidError{Reason: x509.Expired}), false},
 		{"canceled", canceled, context.Canceled, false},
 	}
 	for _, tc := range tests {

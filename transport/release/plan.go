@@ -1,14 +1,13 @@
 package release
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"go.podman.io/image/v5/docker/reference"
 
+	"github.com/nixpush/nixpush/internal/jsonfield"
 	"github.com/nixpush/nixpush/internal/redact"
 )
 
@@ -30,9 +29,14 @@ type Image struct {
 	Destinations []string `json:"destinations"`
 }
 
-// ReadPlan reads a plan file.
+// MaxPlanSize is the largest plan file read, in bytes: a plan names image
+// descriptions and destinations, a few hundred bytes each.
+const MaxPlanSize = 64 << 20
+
+// ReadPlan reads a plan file, a regular file (or a symbolic link to one) of
+// at most MaxPlanSize bytes.
 func ReadPlan(path string) (*Plan, error) {
-	b, err := os.ReadFile(path)
+	b, err := jsonfield.ReadFile(path, MaxPlanSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading plan: %w", err)
 	}
@@ -44,24 +48,23 @@ func ReadPlan(path string) (*Plan, error) {
 }
 
 // ParsePlan decodes a plan; unknown fields are errors, so a typo does not
-// silently drop destinations.
+// silently drop destinations. Errors name the field at fault
+// ("images[2].destinations[0]: …").
 func ParsePlan(b []byte) (*Plan, error) {
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
 	var p Plan
-	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("decoding: %w", err)
+	if err := jsonfield.Strict(b, &p); err != nil {
+		return nil, err
 	}
 	for i, img := range p.Images {
 		if img.Source == "" {
-			return nil, fmt.Errorf("images[%d]: no image", i)
+			return nil, fmt.Errorf("images[%d].image: missing", i)
 		}
 		if len(img.Destinations) == 0 {
-			return nil, fmt.Errorf("images[%d] (%s): no destinations", i, img.Source)
+			return nil, fmt.Errorf("images[%d].destinations (%s): none", i, img.Source)
 		}
-		for _, d := range img.Destinations {
+		for j, d := range img.Destinations {
 			if _, err := ParseDestination(d); err != nil {
-				return nil, fmt.Errorf("images[%d] (%s): %w", i, img.Source, err)
+				return nil, fmt.Errorf("images[%d].destinations[%d] (%s): %w", i, j, img.Source, err)
 			}
 		}
 	}

@@ -34,7 +34,8 @@ var ErrDenied = errors.New("the registry denied access (HTTP 403); check the acc
 
 // permanent gives the fail-fast reason for err, or nil when err may go
 // away on another try: dropped connections, EOF, timeouts, 408, 429, 5xx,
-// and anything unrecognised.
+// and anything unrecognised. A certificate that fails verification is
+// permanent, like 401 and 403: the next try meets the same certificate.
 func permanent(err error) error {
 	var le *transport.LayerError
 	var unauth docker.ErrUnauthorizedForCredentials
@@ -48,6 +49,8 @@ func permanent(err error) error {
 		return err
 	case errors.As(err, &unauth):
 		return push.ErrUnauthorized
+	case push.UntrustedCertificate(err):
+		return push.ErrCertificate
 	case errors.As(err, &status):
 		// containers/image reports statuses outside 4xx this way.
 		return statusReason(status.StatusCode)

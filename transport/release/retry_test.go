@@ -2,6 +2,8 @@ package release
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +44,9 @@ func TestPermanent(t *testing.T) {
 		{"missing repository", errcode.Errors{codeNameUnknown.WithMessage("repository name not known to registry")}, ErrRepositoryUnknown},
 		{"digest invalid", errcode.Errors{codeDigestInvalid.WithMessage("digest did not match")}, ErrDigestMismatch},
 		{"our digest check", fmt.Errorf("%w: stored as x", ErrDigestMismatch), ErrDigestMismatch},
+		{"unknown authority", fmt.Errorf("ping: %w", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), push.ErrCertificate},
+		{"wrong host name", fmt.Errorf("ping: %w", x509.HostnameError{Host: "x"}), push.ErrCertificate},
+		{"expired certificate", fmt.Errorf("ping: %w", x509.CertificateInvalidError{Reason: x509.Expired}), push.ErrCertificate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nixpush/nixpush/internal/jsonfield"
+	"github.com/nixpush/nixpush/layers/builder"
 	"github.com/nixpush/nixpush/transport/release"
 )
 
@@ -22,7 +24,7 @@ description it names, so the plan keeps them alive and nix copy brings them.`,
 }
 
 func writePlan(_ context.Context, attrsFile string) error {
-	b, err := os.ReadFile(attrsFile)
+	b, err := jsonfield.ReadFile(attrsFile, builder.MaxAttrsSize)
 	if err != nil {
 		return fmt.Errorf("reading structured attributes: %w", err)
 	}
@@ -32,15 +34,18 @@ func writePlan(_ context.Context, attrsFile string) error {
 			Out string `json:"out"`
 		} `json:"outputs"`
 	}
-	if err := json.Unmarshal(b, &a); err != nil {
+	if err := jsonfield.Lenient(b, &a); err != nil {
 		return fmt.Errorf("structured attributes %s: %w", attrsFile, err)
 	}
 	if a.Outputs.Out == "" {
 		return fmt.Errorf("structured attributes %s: outputs.out: missing", attrsFile)
 	}
+	if len(a.Plan) == 0 {
+		return fmt.Errorf("structured attributes %s: plan: missing", attrsFile)
+	}
 	plan, err := release.ParsePlan(a.Plan)
 	if err != nil {
-		return fmt.Errorf("plan: %w", err)
+		return fmt.Errorf("structured attributes %s: %w", attrsFile, jsonfield.Prefix("plan", err))
 	}
 	out, err := json.MarshalIndent(plan, "", "  ")
 	if err != nil {

@@ -1,0 +1,83 @@
+package description
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// MaxConfigSize is the largest image config, in bytes, that nixpush
+// writes: containers/image refuses to read a bigger config blob
+// (MaxConfigBodySize in go.podman.io/image/v5/internal/iolimits, which
+// cannot be imported; transport's TestConfigSizeLimit fails if the two
+// disagree), so an image with a bigger one could be pushed but not pulled
+// or copied.
+const MaxConfigSize = 4 << 20
+
+// OCIConfig is the OCI image config of img, as the nix: transport serves
+// it. Times are written in UTC so the bytes do not depend on the zone the
+// description was written in.
+func (img *Image) OCIConfig() ocispec.Image {
+	created := img.Created.UTC()
+	c := ocispec.Image{
+		Created: &created,
+		Platform: ocispec.Platform{
+			Architecture: img.Architecture,
+			OS:           img.OS,
+			Variant:      img.Variant,
+		},
+		Config: img.Config,
+		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: make([]digest.Digest, len(img.Layers))},
+	}
+	for i, l := range img.Layers {
+		// Layers are uncompressed: the diff ID is the layer digest.
+		c.RootFS.DiffIDs[i] = l.Digest
+		c.History = append(c.History, ocispec.History{
+			Created:   &created,
+			CreatedBy: l.History.CreatedBy,
+			Comment:   l.History.Comment,
+		})
+	}
+	return c
+}
+
+// ConfigJSON is the encoded OCI image config of img: the bytes of its
+// config blob. encoding/json writes struct fields in declaration order and
+// map keys sorted, so the same description gives the same bytes.
+func (img *Image) ConfigJSON() ([]byte, error) {
+	b, err := json.Marshal(img.OCIConfig())
+	if err != nil {
+		return nil, fmt.Errorf("encoding image config: %w", err)
+	}
+	return b, nil
+}
+
+// checkConfigSize rejects an image whose config blob would be over
+// MaxConfigSize, naming the field that takes the most room: one of
+// config's ("config.Env") or the layers' history.
+func (img *Image) checkConfigSize() error {
+	b, err := img.ConfigJSON()
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if len(b) <= MaxConfigSize {
+		return nil
+	}
+	field, size := "layers[].history", 0
+	for _, l := range img.Layers {
+		h, _ := json.Marshal(l.History)
+		size += len(h)
+	}
+	var parts map[string]json.RawMessage
+	if c, err := json.Marshal(img.Config); err == nil && json.Unmarshal(c, &parts) == nil {
+		for name, v := range parts {
+			if len(v) > size || (len(v) == size && "config."+name < field) {
+				field, size = "config."+name, len(v)
+			}
+		}
+	}
+	return fmt.Errorf("%s: %d bytes; the image config would be %d bytes, more than the %d (4 MiB) containers/image reads: %w",
+		field, size, len(b), MaxConfigSize, ErrTooLarge)
+}
