@@ -7,36 +7,26 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/nixpush/nixpush/internal/jsonfield"
+	"github.com/nixpush/nixpush/internal/nixattrs"
 )
 
 // attrs are the structured attributes of an app derivation.
 type attrs struct {
-	Outputs struct {
-		Out string `json:"out"`
-	} `json:"outputs"`
 	// Program is the file name under bin/.
 	Program string `json:"program"`
 	// Script is the file's contents, starting with "#!".
 	Script string `json:"script"`
 }
 
-// maxAttrsSize is the largest .attrs.json of an app read, in bytes: it
-// holds a script, not a closure graph.
-const maxAttrsSize = 16 << 20
-
 // WriteFile reads the structured attributes file attrsFile and writes the
 // app it describes. It returns the path of the program written.
 func WriteFile(attrsFile string) (string, error) {
-	b, err := jsonfield.ReadFile(attrsFile, maxAttrsSize)
-	if err != nil {
-		return "", fmt.Errorf("reading structured attributes: %w", err)
-	}
 	var a attrs
-	if err := jsonfield.Lenient(b, &a); err != nil {
-		return "", fmt.Errorf("structured attributes %s: %w", attrsFile, err)
+	_, out, err := nixattrs.Read(attrsFile, &a)
+	if err != nil {
+		return "", err
 	}
-	return Write(a.Outputs.Out, a.Program, a.Script)
+	return Write(out, a.Program, a.Script)
 }
 
 // Write writes script to out/bin/program, mode 0555.

@@ -8,6 +8,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/nixpush/nixpush/internal/jsonfield"
+	"github.com/nixpush/nixpush/internal/nixattrs"
 	"github.com/nixpush/nixpush/layers"
 	"github.com/nixpush/nixpush/layers/closure"
 )
@@ -63,23 +64,18 @@ type Metadata struct {
 	Comment   string `json:"comment"`
 }
 
-// MaxAttrsSize is the largest .attrs.json read, in bytes. Most of it is the
-// closure graph, a few hundred bytes per store path and reference: 256 MiB
-// holds closures far beyond any image's.
-const MaxAttrsSize = 256 << 20
-
-// ReadAttrs reads and decodes a .attrs.json file, a regular file of at
-// most MaxAttrsSize bytes.
+// ReadAttrs reads and decodes a .attrs.json file through nixattrs, the
+// builder commands' one reader.
 func ReadAttrs(name string) (*Attrs, error) {
-	b, err := jsonfield.ReadFile(name, MaxAttrsSize)
+	var a Attrs
+	raw, _, err := nixattrs.Read(name, &a)
 	if err != nil {
-		return nil, fmt.Errorf("reading structured attributes: %w", err)
+		return nil, err
 	}
-	a, err := ParseAttrs(b)
-	if err != nil {
+	if err := strictPerms(raw); err != nil {
 		return nil, fmt.Errorf("structured attributes %s: %w", name, err)
 	}
-	return a, nil
+	return &a, nil
 }
 
 // ParseAttrs decodes the contents of a .attrs.json file.

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nixpush/nixpush/internal/jsonfield"
-	"github.com/nixpush/nixpush/layers/builder"
+	"github.com/nixpush/nixpush/internal/nixattrs"
 	"github.com/nixpush/nixpush/transport/release"
 )
 
@@ -24,21 +24,12 @@ description it names, so the plan keeps them alive and nix copy brings them.`,
 }
 
 func writePlan(_ context.Context, attrsFile string) error {
-	b, err := jsonfield.ReadFile(attrsFile, builder.MaxAttrsSize)
-	if err != nil {
-		return fmt.Errorf("reading structured attributes: %w", err)
-	}
 	var a struct {
-		Plan    json.RawMessage `json:"plan"`
-		Outputs struct {
-			Out string `json:"out"`
-		} `json:"outputs"`
+		Plan json.RawMessage `json:"plan"`
 	}
-	if err := jsonfield.Lenient(b, &a); err != nil {
-		return fmt.Errorf("structured attributes %s: %w", attrsFile, err)
-	}
-	if a.Outputs.Out == "" {
-		return fmt.Errorf("structured attributes %s: outputs.out: missing", attrsFile)
+	_, out, err := nixattrs.Read(attrsFile, &a)
+	if err != nil {
+		return err
 	}
 	if len(a.Plan) == 0 {
 		return fmt.Errorf("structured attributes %s: plan: missing", attrsFile)
@@ -47,9 +38,9 @@ func writePlan(_ context.Context, attrsFile string) error {
 	if err != nil {
 		return fmt.Errorf("structured attributes %s: %w", attrsFile, jsonfield.Prefix("plan", err))
 	}
-	out, err := json.MarshalIndent(plan, "", "  ")
+	b, err := json.MarshalIndent(plan, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(a.Outputs.Out, append(out, '\n'), 0o644)
+	return os.WriteFile(out, append(b, '\n'), 0o644)
 }
