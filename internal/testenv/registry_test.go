@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -37,7 +39,7 @@ func do(t *testing.T, c *http.Client, method, url, contentType string, body []by
 		req.Header.Set("Content-Type", contentType)
 	}
 	// distribution answers 404 for an OCI manifest a client does not accept.
-	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+	req.Header.Set("Accept", ociManifestType)
 	res, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +50,23 @@ func do(t *testing.T, c *http.Client, method, url, contentType string, body []by
 		t.Fatal(err)
 	}
 	return res.StatusCode, b
+}
+
+const ociManifestType = "application/vnd.oci.image.manifest.v1+json"
+
+// ociManifest returns an OCI image manifest of one config and one layer.
+func ociManifest(t *testing.T, config string, configSize int, layer string, layerSize int) []byte {
+	t.Helper()
+	m, err := json.Marshal(map[string]any{
+		"schemaVersion": 2,
+		"mediaType":     ociManifestType,
+		"config":        map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": configSize},
+		"layers":        []map[string]any{{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": layerSize}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // TestRegistries runs one sequence of a push against every
@@ -84,16 +103,7 @@ func TestRegistries(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			manifest, err := json.Marshal(map[string]any{
-				"schemaVersion": 2,
-				"mediaType":     "application/vnd.oci.image.manifest.v1+json",
-				"config":        map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": len(config)},
-				"layers":        []map[string]any{{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": len(layer)}},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			const mt = "application/vnd.oci.image.manifest.v1+json"
+			manifest := ociManifest(t, cd, len(config), ld, len(layer))
 			steps := []struct {
 				method, path, contentType string
 				body                      []byte
@@ -104,9 +114,9 @@ func TestRegistries(t *testing.T) {
 				{"POST", "/v2/b/two/blobs/uploads/?mount=" + ld + "&from=a/one", "", nil, 201},
 				{"HEAD", "/v2/b/two/blobs/" + ld, "", nil, 200},
 				{"POST", "/v2/c/three/blobs/uploads/?mount=" + ld + "&from=nowhere", "", nil, 202},
-				{"PUT", "/v2/b/two/manifests/v1", mt, manifest, 400}, // the config is not in b/two
+				{"PUT", "/v2/b/two/manifests/v1", ociManifestType, manifest, 400}, // the config is not in b/two
 				{"POST", "/v2/b/two/blobs/uploads/?mount=" + cd + "&from=a/one", "", nil, 201},
-				{"PUT", "/v2/b/two/manifests/v1", mt, manifest, 201},
+				{"PUT", "/v2/b/two/manifests/v1", ociManifestType, manifest, 201},
 				{"GET", "/v2/b/two/blobs/" + ld, "", nil, 200},
 			}
 			for _, s := range steps {
@@ -155,6 +165,58 @@ func TestRegistries(t *testing.T) {
 			}
 			if tc.impl == InProcess && r.DataDir() != "" {
 				t.Errorf("DataDir %q in process", r.DataDir())
+			}
+		})
+	}
+}
+
+// TestRegistriesClients: real clients on every implementation: crane
+// (go-containerregistry) copies an image from one repository to another
+// of the same registry, mounting its blobs, and skopeo (containers/image)
+// reads the copy back.
+func TestRegistriesClients(t *testing.T) {
+	for _, tc := range registries {
+		t.Run(string(tc.impl), func(t *testing.T) {
+			crane := Tool(t, "crane")
+			Tool(t, "skopeo")
+			r := tc.start(t)
+			c, err := r.Client()
+			if err != nil {
+				t.Fatal(err)
+			}
+			layer, config := randomBlob(64<<10), []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
+			ld, err := blobUpload(c, r.URL(), "src/img", layer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cd, err := blobUpload(c, r.URL(), "src/img", config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if status, body := do(t, c, "PUT", r.URL()+"/v2/src/img/manifests/v1", ociManifestType, ociManifest(t, cd, len(config), ld, len(layer))); status != http.StatusCreated {
+				t.Fatalf("PUT manifest: %d\n%s", status, body)
+			}
+			mark := r.Mark()
+			cmd := exec.Command(crane, "copy", "--insecure", r.Host+"/src/img:v1", r.Host+"/dst/img:v1")
+			cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("crane copy: %v\n%s", err, out)
+			}
+			mounts, uploads := 0, 0
+			for _, q := range r.Requests(mark) {
+				switch {
+				case q.Method == "POST" && strings.Contains(q.Path, "mount=") && q.Status == http.StatusCreated:
+					mounts++
+				case q.Method == "PATCH" || (q.Method == "PUT" && strings.Contains(q.Path, "/blobs/")):
+					uploads++
+				}
+			}
+			if mounts != 2 || uploads != 0 {
+				t.Errorf("%d blobs mounted and %d uploads, want 2 and 0", mounts, uploads)
+			}
+			out := Skopeo(t, "inspect", "--raw", "--tls-verify=false", "docker://"+r.Host+"/dst/img:v1")
+			if !bytes.Contains(out, []byte(ld)) {
+				t.Errorf("the copy's manifest does not name the layer %s:\n%s", ld, out)
 			}
 		})
 	}
