@@ -95,13 +95,16 @@ func WithImplementation(impl Implementation) RegistryOption {
 // appears in a child process's arguments.
 func StartRegistry(t testing.TB, opts ...RegistryOption) *Registry {
 	t.Helper()
-	impl, err := ImplementationFromEnv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &Registry{Implementation: impl, dir: t.TempDir(), log: &syncBuffer{}}
+	r := &Registry{dir: t.TempDir(), log: &syncBuffer{}}
 	for _, o := range opts {
 		o(r)
+	}
+	if r.Implementation == "" {
+		impl, err := ImplementationFromEnv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Implementation = impl
 	}
 	if r.Implementation != DockerRegistry && r.Implementation != Distribution {
 		t.Fatalf("StartRegistry: implementation %q: want %q or %q (StartInProcessRegistry for %q)",
