@@ -48,6 +48,34 @@ install_debs() {
 export CGO_ENABLED=0
 NIXPUSH_TAGS="containers_image_openpgp"
 
+# Go programs the tests and benchmarks run, at pinned versions, as
+# NAME=PACKAGE@VERSION: distribution v3's registry, the second registry
+# implementation every registry test runs against (NIXPUSH_TEST_REGISTRY),
+# and crane, a benchmark baseline. install_go_tools puts them in
+# .work/tools, where internal/testenv (testenv.Tool) looks before PATH.
+NIXPUSH_GO_TOOLS="registry=github.com/distribution/distribution/v3/cmd/registry@v3.1.2 crane=github.com/google/go-containerregistry/cmd/crane@v0.22.1"
+
+# install_go_tools installs whatever of NIXPUSH_GO_TOOLS is missing from
+# .work/tools or built from another version (go version -m names the
+# package and module version a binary was built from). A cold install of
+# the registry takes about a minute; go install leaves go.mod alone.
+install_go_tools() {
+	local spec name pkg version start
+	mkdir -p .work/tools
+	for spec in $NIXPUSH_GO_TOOLS; do
+		name=${spec%%=*} pkg=${spec#*=}
+		version=${pkg##*@} pkg=${pkg%@*}
+		if go version -m ".work/tools/$name" 2>/dev/null |
+			awk -v p="$pkg" -v v="$version" '$1 == "path" && $2 == p { path = 1 } $1 == "mod" && $3 == v { mod = 1 } END { exit !(path && mod) }'; then
+			continue
+		fi
+		log "installing $name $version into .work/tools"
+		start=$SECONDS
+		GOFLAGS= GOBIN="$(pwd)/.work/tools" go install "$pkg@$version"
+		log "installed $name $version in $((SECONDS - start)) s"
+	done
+}
+
 # build_nixpush builds the static binary into .work/bin/nixpush.
 build_nixpush() {
 	mkdir -p .work/bin

@@ -19,7 +19,18 @@ import (
 // "name: nixpush X s, baseline Y s, ratio Z (notes)".
 func result(name string, nixpush, baseline time.Duration, notes string) {
 	fmt.Printf("%s: nixpush %.3f s, baseline %.3f s, ratio %.2f (%s)\n",
-		name, nixpush.Seconds(), baseline.Seconds(), nixpush.Seconds()/baseline.Seconds(), notes)
+		figure(name), nixpush.Seconds(), baseline.Seconds(), nixpush.Seconds()/baseline.Seconds(), notes)
+}
+
+// figure names a figure: name, with "-distribution" appended when the
+// registries are distribution v3 (NIXPUSH_TEST_REGISTRY, see
+// testenv.StartRegistry) rather than the default docker-registry, so that
+// one summary holds both.
+func figure(name string) string {
+	if impl, err := testenv.ImplementationFromEnv(); err == nil && impl != testenv.DockerRegistry {
+		return name + "-" + string(impl)
+	}
+	return name
 }
 
 // resultRuns prints a figure timed over several runs, nixpush[i] and
@@ -35,7 +46,7 @@ func resultRuns(name string, nixpush, baseline []time.Duration, notes string) {
 		per[i] = fmt.Sprintf("%.2f", ratios[i])
 	}
 	fmt.Printf("%s: nixpush %.3f s, baseline %.3f s, ratio %.2f (median of %d runs, ratios %s; %s)\n",
-		name, median(nixpush).Seconds(), median(baseline).Seconds(), median(ratios), len(ratios), strings.Join(per, ", "), notes)
+		figure(name), median(nixpush).Seconds(), median(baseline).Seconds(), median(ratios), len(ratios), strings.Join(per, ", "), notes)
 }
 
 // median returns the middle value (the mean of the two middle ones for an
@@ -150,15 +161,11 @@ func exitErr(err error) error {
 	return err
 }
 
-// cranePush pushes an OCI layout with crane (NIXPUSH_BENCH_CRANE, else
-// crane on PATH) and returns the wall time.
+// cranePush pushes an OCI layout with crane (.work/tools/crane, which
+// .ci/setup installs, else crane on PATH) and returns the wall time.
 func cranePush(tb testing.TB, layout, dest string) time.Duration {
 	tb.Helper()
-	bin := os.Getenv("NIXPUSH_BENCH_CRANE")
-	if bin == "" {
-		bin = testenv.Tool(tb, "crane")
-	}
-	cmd := exec.Command(bin, "push", "--insecure", layout, dest)
+	cmd := exec.Command(testenv.Tool(tb, "crane"), "push", "--insecure", layout, dest)
 	cmd.Env = append(os.Environ(), "HOME="+tb.TempDir())
 	t0 := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -31,11 +31,16 @@ func blobUpload(c *http.Client, base, repo string, data []byte) (string, error) 
 		{http.MethodPut, nil, http.StatusCreated},
 	}
 	for _, s := range steps {
-		u := loc
-		if s.method == http.MethodPut {
-			u += "&digest=" + url.QueryEscape(digest)
+		u, err := url.Parse(loc)
+		if err != nil {
+			return "", err
 		}
-		req, err := http.NewRequest(s.method, u, bytes.NewReader(s.body))
+		if s.method == http.MethodPut {
+			q := u.Query()
+			q.Set("digest", digest)
+			u.RawQuery = q.Encode()
+		}
+		req, err := http.NewRequest(s.method, u.String(), bytes.NewReader(s.body))
 		if err != nil {
 			return "", err
 		}
@@ -49,7 +54,13 @@ func blobUpload(c *http.Client, base, repo string, data []byte) (string, error) 
 		if res.StatusCode != s.want {
 			return "", fmt.Errorf("%s: %s", s.method, res.Status)
 		}
-		loc = res.Header.Get("Location")
+		// distribution answers an absolute Location, go-containerregistry's
+		// registry one relative to the request.
+		l, err := res.Request.URL.Parse(res.Header.Get("Location"))
+		if err != nil {
+			return "", fmt.Errorf("%s: Location: %w", s.method, err)
+		}
+		loc = l.String()
 		if !strings.HasPrefix(loc, base+"/") {
 			return "", fmt.Errorf("%s: Location %q does not go through %s", s.method, loc, base)
 		}

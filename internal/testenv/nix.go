@@ -1,6 +1,3 @@
-// Package testenv holds helpers shared by tests that drive real tools: Nix
-// here, a registry in registry.go. A missing tool skips a test, or fails it
-// under NIXPUSH_REQUIRE_TOOLS=1 (see Tool).
 package testenv
 
 import (
@@ -28,20 +25,11 @@ func RequireNix(t testing.TB) {
 // directory upwards.
 func RepoRoot(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
+	dir, ok := repoRoot()
+	if !ok {
+		t.Fatal("no go.mod above the working directory")
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
+	return dir
 }
 
 var nixpushOnce struct {
