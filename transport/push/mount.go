@@ -161,11 +161,9 @@ func labeler(src types.ImageReference) blobNames {
 	if !ok {
 		return n
 	}
-	img := ref.Image()
-	if built, err := transport.Build(img); err == nil {
-		n.byDigest[built.ConfigDigest] = "config"
-		n.total = int64(len(built.Config))
-	}
+	img, built := ref.Image(), ref.Built()
+	n.byDigest[built.ConfigDigest] = "config"
+	n.total = int64(len(built.Config))
 	for i, l := range img.Layers {
 		name := "?"
 		if len(l.Paths) > 0 {

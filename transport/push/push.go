@@ -18,6 +18,7 @@ import (
 	"go.podman.io/image/v5/transports/alltransports"
 	"go.podman.io/image/v5/types"
 
+	"github.com/nixpush/nixpush/layers/description"
 	"github.com/nixpush/nixpush/transport"
 )
 
@@ -65,12 +66,6 @@ func CopyImage(ctx context.Context, src, dest types.ImageReference, opts ...Opti
 	o, err := makeOptions(opts)
 	if err != nil {
 		return nil, err
-	}
-	if ref, ok := src.(*transport.Reference); ok {
-		// copy.Image hashes every blob it reads and refuses a wrong one
-		// before the destination commits it: the nix: source need not hash
-		// it too. copyOnce names the layer at fault.
-		src = ref.CheckedByCaller()
 	}
 	policy, err := policyContext(o.policyFile)
 	if err != nil {
@@ -154,17 +149,14 @@ func (o *options) copyOnce(ctx context.Context, policy *signature.PolicyContext,
 			rep.summary()
 		}
 	}
-	var le *transport.LayerError
+	var le *description.LayerError
 	var se *transport.SizeError
-	if nix, ok := src.(*transport.Reference); ok && err != nil && !errors.As(err, &le) && !errors.As(err, &se) {
-		le = nix.Explain(ctx, err)
-	}
 	switch {
-	case le != nil:
+	case errors.As(err, &le):
 		// containers/image wraps it in the upload's URL and state; the
 		// layer error says all there is to say.
 		return nil, fmt.Errorf("copying %s to %s: no manifest written: %w", transports(src), transports(dest), le)
-	case se != nil:
+	case errors.As(err, &se):
 		return nil, fmt.Errorf("copying %s to %s: no manifest written: %w", transports(src), transports(dest), se)
 	}
 	if err != nil {
@@ -223,7 +215,7 @@ func retryable(ctx context.Context, err error) bool {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	var le *transport.LayerError
+	var le *description.LayerError
 	var se *transport.SizeError
 	var unauth docker.ErrUnauthorizedForCredentials
 	var rejected signature.PolicyRequirementError

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nixpush/nixpush/internal/testenv"
 	"github.com/nixpush/nixpush/layers"
+	"github.com/nixpush/nixpush/layers/description"
 	"github.com/nixpush/nixpush/transport"
 	"github.com/nixpush/nixpush/transport/push"
 	"github.com/nixpush/nixpush/transport/transporttest"
@@ -292,7 +293,7 @@ func TestChangedStorePath(t *testing.T) {
 				t.Fatal("push succeeded")
 			}
 			t.Logf("push failed as it should: %v", err)
-			var le *transport.LayerError
+			var le *description.LayerError
 			var mm *layers.MismatchError
 			if !errors.As(err, &le) || !errors.As(err, &mm) {
 				t.Fatalf("error is not a *transport.LayerError holding a *layers.MismatchError: %v", err)
@@ -338,7 +339,7 @@ func TestChangedStorePath(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = push.CopyImage(context.Background(), ref, dest)
-		var le *transport.LayerError
+		var le *description.LayerError
 		var mm *layers.MismatchError
 		if !errors.As(err, &le) || !errors.As(err, &mm) || le.Index != 1 || !strings.Contains(err.Error(), f.app.Path) {
 			t.Fatalf("got %v, want layers[1]'s mismatch naming %s", err, f.app.Path)

@@ -13,6 +13,7 @@ import (
 	"go.podman.io/image/v5/docker"
 
 	"github.com/nixpush/nixpush/layers"
+	"github.com/nixpush/nixpush/layers/description"
 	"github.com/nixpush/nixpush/transport"
 )
 
@@ -27,7 +28,7 @@ func TestRetryable(t *testing.T) {
 	}{
 		{"network", context.Background(), fmt.Errorf("writing blob: %w", io.ErrUnexpectedEOF), true},
 		{"server error", context.Background(), errors.New("received unexpected HTTP status: 502 Bad Gateway"), true},
-		{"layer mismatch", context.Background(), fmt.Errorf("x: %w", &transport.LayerError{Err: &layers.MismatchError{}}), false},
+		{"layer mismatch", context.Background(), fmt.Errorf("x: %w", &description.LayerError{Layer: &description.Layer{}, Err: &layers.MismatchError{}}), false},
 		{"bad credentials", context.Background(), fmt.Errorf("x: %w", docker.ErrUnauthorizedForCredentials{Err: errors.New("401")}), false},
 		{"401", context.Background(), fmt.Errorf("x: %w", errcode.ErrorCodeUnauthorized.WithMessage("authentication required")), false},
 		{"read-only", context.Background(), fmt.Errorf("x: %w", transport.ErrReadOnly), false},

@@ -2,13 +2,11 @@ package push
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/types"
 
-	"github.com/nixpush/nixpush/layers/description"
 	"github.com/nixpush/nixpush/transport"
 )
 
@@ -31,18 +29,13 @@ func checkStored(src, dest types.ImageReference) (types.ImageReference, error) {
 	if !ok || dest.Transport().Name() != docker.Transport.Name() {
 		return dest, nil
 	}
-	built, err := transport.Build(nix.Image())
-	if err != nil {
-		return nil, fmt.Errorf("nix:%s: %w", nix.StringWithinTransport(), err)
-	}
-	return checkedRef{ImageReference: dest, img: nix.Image(), built: built}, nil
+	return checkedRef{ImageReference: dest, built: nix.Built()}, nil
 }
 
 // checkedRef is a registry reference whose destinations compare the size
 // the registry reports for each blob it already holds with the source's.
 type checkedRef struct {
 	types.ImageReference
-	img   *description.Image
 	built *transport.Built
 }
 
@@ -94,5 +87,5 @@ func (d *checkedDest) PutBlob(ctx context.Context, stream io.Reader, info types.
 }
 
 func (d *checkedDest) check(got types.BlobInfo) error {
-	return transport.CheckStoredSize(d.ref.img, d.ref.built, got.Digest, got.Size)
+	return d.ref.built.CheckStoredSize(got.Digest, got.Size)
 }

@@ -13,7 +13,7 @@ import (
 	"go.podman.io/image/v5/pkg/blobinfocache/memory"
 	"go.podman.io/image/v5/types"
 
-	"github.com/nixpush/nixpush/transport"
+	"github.com/nixpush/nixpush/layers/description"
 	"github.com/nixpush/nixpush/transport/push"
 )
 
@@ -128,7 +128,7 @@ func (b *blob) source() blobSource {
 
 // blame records that the store of s no longer gives b (le says how),
 // which fails s's image, and only it.
-func (r *run) blame(b *blob, s blobSource, le *transport.LayerError) {
+func (r *run) blame(b *blob, s blobSource, le *description.LayerError) {
 	err := fmt.Errorf("%s: %w", s.label, le)
 	b.bad[s.img] = err
 	if next := b.source(); b.bad[next.img] == nil {
@@ -137,12 +137,12 @@ func (r *run) blame(b *blob, s blobSource, le *transport.LayerError) {
 	r.fail(err)
 }
 
-// sourceFault returns the *transport.LayerError in err when the image the
+// sourceFault returns the *description.LayerError in err when the image the
 // blob was read from is at fault: its store no longer gives the layer it
 // describes (a store path changed or is gone, or the description is
 // wrong). The error of a stopped or timed-out try is not one.
-func sourceFault(ctx context.Context, err error) *transport.LayerError {
-	var le *transport.LayerError
+func sourceFault(ctx context.Context, err error) *description.LayerError {
+	var le *description.LayerError
 	switch {
 	case err == nil, ctx.Err() != nil, !errors.As(err, &le):
 		return nil
@@ -253,13 +253,9 @@ func (r *run) uploadFrom(ctx context.Context, d types.ImageDestination, s blobSo
 		defer r.release()
 		touch()
 		stream := &lazyBlob{open: func() (io.ReadCloser, error) {
-			src, err := r.sources.get(ctx, s.img)
+			rc, _, err := s.img.built.Open(ctx, s.info.Digest)
 			if err != nil {
-				return nil, err
-			}
-			rc, _, err := src.GetBlob(ctx, types.BlobInfo{Digest: s.info.Digest, Size: s.info.Size}, nil)
-			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("image %s: %w", s.img.source, err)
 			}
 			// Every read tells the stall timer the upload is moving.
 			t := r.progress.track(s.label, s.info.Size, touchReader{rc, touch})
@@ -372,7 +368,7 @@ func (img *image) blobError(bi types.BlobInfo, f *future) error {
 	if f.err != nil {
 		return f.err
 	}
-	if err := transport.CheckStoredSize(img.ref.Image(), img.built, bi.Digest, f.size); err != nil {
+	if err := img.built.CheckStoredSize(bi.Digest, f.size); err != nil {
 		return fmt.Errorf("%s: %w", img.labels[bi.Digest], err)
 	}
 	return nil
@@ -410,37 +406,6 @@ func causes(errs []error) []error {
 		return errs
 	}
 	return real
-}
-
-// sources holds one open nix: source per image, for the blobs read from it.
-type sources struct {
-	mu   sync.Mutex
-	open map[*image]types.ImageSource
-}
-
-func (s *sources) get(ctx context.Context, img *image) (types.ImageSource, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if src, ok := s.open[img]; ok {
-		return src, nil
-	}
-	src, err := img.ref.NewImageSource(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", img.source, err)
-	}
-	if s.open == nil {
-		s.open = map[*image]types.ImageSource{}
-	}
-	s.open[img] = src
-	return src, nil
-}
-
-func (s *sources) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, src := range s.open {
-		src.Close()
-	}
 }
 
 var _ io.Reader = (*tracked)(nil)

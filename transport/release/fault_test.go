@@ -15,7 +15,6 @@ import (
 	"github.com/nixpush/nixpush/internal/testenv"
 	"github.com/nixpush/nixpush/layers"
 	"github.com/nixpush/nixpush/layers/description"
-	"github.com/nixpush/nixpush/transport"
 	"github.com/nixpush/nixpush/transport/push"
 	"github.com/nixpush/nixpush/transport/release"
 	"github.com/nixpush/nixpush/transport/transporttest"
@@ -158,7 +157,7 @@ func TestMismatchFailsFast(t *testing.T) {
 	mark := reg.Mark()
 	_, err := release.Push(context.Background(), []release.Image{{Source: "nix:" + path, Destinations: []string{reg.Host + "/mismatch:v1"}}},
 		stateless(t), release.WithRetry(5, 10*time.Millisecond), release.WithProgress(&progress, false, time.Hour))
-	var le *transport.LayerError
+	var le *description.LayerError
 	if !errors.As(err, &le) || !strings.Contains(err.Error(), "does not match its description") {
 		t.Fatalf("err = %v, want a LayerError", err)
 	}

@@ -62,7 +62,7 @@ func TestSharedLayerMismatch(t *testing.T) {
 			rep, err := release.Push(context.Background(), imgs, stateless(t), s.root,
 				release.WithRetry(2, 10*time.Millisecond), release.WithKeepGoing(tc.keepGoing),
 				release.WithProgress(&progress, false, time.Hour))
-			var le *transport.LayerError
+			var le *description.LayerError
 			if !errors.Is(err, release.ErrIncomplete) || !errors.As(err, &le) {
 				t.Fatalf("err = %v, want ErrIncomplete and a LayerError\n%s", err, progress.String())
 			}
@@ -126,7 +126,7 @@ func TestSharedLayerMismatchAfterSkip(t *testing.T) {
 	s.change(t, s.pathA)
 	imgs := []release.Image{imgA, {Source: s.descB, Destinations: []string{proxy.Host + "/skip/b:v1"}}}
 	rep, err := release.Push(context.Background(), imgs, stateless(t), s.root, release.WithRetry(2, 10*time.Millisecond))
-	var le *transport.LayerError
+	var le *description.LayerError
 	if !errors.As(err, &le) || !strings.Contains(err.Error(), s.pathA.Path) || strings.Contains(err.Error(), s.pathB.Path) {
 		t.Fatalf("err = %v, want A's LayerError, naming %s only", err, s.pathA.Path)
 	}
@@ -221,7 +221,7 @@ func TestWrongSizeUploaded(t *testing.T) {
 		{Source: f.paths[0], Destinations: []string{reg.Host + "/fresh/good:v1"}},
 	}
 	rep, err := release.Push(context.Background(), imgs, stateless(t), release.WithKeepGoing(true), release.WithRetry(2, 10*time.Millisecond))
-	var le *transport.LayerError
+	var le *description.LayerError
 	var mm *layers.MismatchError
 	if !errors.As(err, &le) || !errors.As(err, &mm) || le.Index != 2 || mm.WantSize != bad.Layers[2].Size {
 		t.Fatalf("err = %v, want layers[2] of the bad image not to match its size", err)

@@ -55,7 +55,6 @@ func Push(ctx context.Context, images []Image, opts ...Option) (*Report, error) 
 	}
 	r.progress = newProgress(o, len(r.images), r.tally)
 	r.retry.note = r.progress.note
-	defer r.sources.close()
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -82,7 +81,6 @@ type run struct {
 	blobs   map[blobKey]*blob
 	blobSeq []*blob
 	futures map[futureKey]*future
-	sources sources
 	openMu  sync.Mutex // guards opening repo destinations
 	causeMu sync.Mutex
 	cause   error // the first failure, for a report with no failed image to name
@@ -91,7 +89,6 @@ type run struct {
 // image is one image of the run.
 type image struct {
 	source string
-	ref    *transport.Reference
 	built  *transport.Built
 	blobs  []types.BlobInfo // config, then layers, each once
 	labels map[digest.Digest]string
@@ -176,23 +173,17 @@ func (r *run) plan(images []Image) error {
 		if err != nil {
 			return fmt.Errorf("image %s: %w", in.Source, err)
 		}
-		built, err := transport.Build(ref.Image())
-		if err != nil {
-			return fmt.Errorf("image %s: %w", in.Source, err)
-		}
-		img := &image{source: in.Source, ref: ref, built: built, labels: map[digest.Digest]string{}}
+		built := ref.Built()
+		img := &image{source: in.Source, built: built, labels: map[digest.Digest]string{}}
 		img.report = ImageReport{Source: in.Source, Digest: built.ManifestDigest, Status: StatusPushed}
-		img.blobs = append(img.blobs, types.BlobInfo{Digest: built.ConfigDigest, Size: int64(len(built.Config)), MediaType: "application/vnd.oci.image.config.v1+json"})
-		img.labels[built.ConfigDigest] = "config of " + in.Source
-		seen := map[digest.Digest]bool{built.ConfigDigest: true}
-		ls := ref.Image().Layers
-		for i, l := range ls {
-			if seen[l.Digest] {
-				continue
+		ls := built.Image.Layers
+		for _, b := range built.Blobs() {
+			img.blobs = append(img.blobs, types.BlobInfo{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType})
+			if b.IsConfig() {
+				img.labels[b.Digest] = "config of " + in.Source
+			} else {
+				img.labels[b.Digest] = fmt.Sprintf("layer %d/%d %s of %s", b.Index+1, len(ls), layerName(ls[b.Index].Paths), in.Source)
 			}
-			seen[l.Digest] = true
-			img.blobs = append(img.blobs, types.BlobInfo{Digest: l.Digest, Size: l.Size, MediaType: l.MediaType})
-			img.labels[l.Digest] = fmt.Sprintf("layer %d/%d %s of %s", i+1, len(ls), layerName(l.Paths), in.Source)
 		}
 		if len(in.Destinations) == 0 {
 			return fmt.Errorf("image %s: no destinations", in.Source)

@@ -17,6 +17,7 @@ import (
 	_ "github.com/docker/distribution/registry/api/v2"
 	"go.podman.io/image/v5/docker"
 
+	"github.com/nixpush/nixpush/layers/description"
 	"github.com/nixpush/nixpush/transport"
 	"github.com/nixpush/nixpush/transport/push"
 )
@@ -37,7 +38,7 @@ var ErrDenied = errors.New("the registry denied access (HTTP 403); check the acc
 // and anything unrecognised. A certificate that fails verification is
 // permanent, like 401 and 403: the next try meets the same certificate.
 func permanent(err error) error {
-	var le *transport.LayerError
+	var le *description.LayerError
 	var unauth docker.ErrUnauthorizedForCredentials
 	var status docker.UnexpectedHTTPStatusError
 	switch {

@@ -15,7 +15,7 @@ import (
 	"go.podman.io/image/v5/docker"
 
 	"github.com/nixpush/nixpush/layers"
-	"github.com/nixpush/nixpush/transport"
+	"github.com/nixpush/nixpush/layers/description"
 	"github.com/nixpush/nixpush/transport/push"
 )
 
@@ -56,7 +56,7 @@ func TestPermanent(t *testing.T) {
 			}
 		})
 	}
-	le := fmt.Errorf("x: %w", &transport.LayerError{Err: &layers.MismatchError{}})
+	le := fmt.Errorf("x: %w", &description.LayerError{Layer: &description.Layer{}, Err: &layers.MismatchError{}})
 	if permanent(le) == nil {
 		t.Errorf("a layer mismatch is retried")
 	}
