@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -87,6 +88,27 @@ func (b *Built) Blobs() []Blob {
 		}
 	}
 	return out
+}
+
+// Name names a blob for people: "config", or "layer 2/5 openssl-3.0.13"
+// (its position, and its first store path without the hash; "+2" when it
+// holds more).
+func (b *Built) Name(bl Blob) string {
+	if bl.IsConfig() {
+		return "config"
+	}
+	ls := b.Image.Layers
+	name := "(empty)"
+	if paths := ls[bl.Index].Paths; len(paths) > 0 {
+		name = strings.TrimPrefix(paths[0].Path, layers.StoreDir+"/")
+		if _, after, ok := strings.Cut(name, "-"); ok {
+			name = after
+		}
+		if len(paths) > 1 {
+			name += fmt.Sprintf(" +%d", len(paths)-1)
+		}
+	}
+	return fmt.Sprintf("layer %d/%d %s", bl.Index+1, len(ls), name)
 }
 
 // Open returns the contents of the blob d and its size: the config from

@@ -13,7 +13,7 @@ import (
 	"github.com/nixpush/nixpush/internal/testenv"
 	"github.com/nixpush/nixpush/layers"
 	"github.com/nixpush/nixpush/transport"
-	"github.com/nixpush/nixpush/transport/release"
+	"github.com/nixpush/nixpush/transport/registry"
 	"github.com/nixpush/nixpush/transport/transporttest"
 )
 
@@ -36,7 +36,7 @@ func TestPush(t *testing.T) {
 	}
 	desc2 := transporttest.Write(t, img2)
 	dir := t.TempDir()
-	plan, _ := json.Marshal(release.Plan{Images: []release.Image{{
+	plan, _ := json.Marshal(registry.Plan{Images: []registry.Image{{
 		Source: desc2, Destinations: []string{"docker://" + reg.Host + "/second:v1", "docker://" + reg.Host + "/other/second:v1"},
 	}}})
 	planFile := filepath.Join(dir, "plan.json")
@@ -82,11 +82,11 @@ func TestPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep release.Report
+	var rep registry.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatalf("report: %v\n%s", err, b)
 	}
-	if len(rep.Images) != 2 || rep.Images[0].Digest != built2.ManifestDigest || rep.Images[1].Status != release.StatusPushed ||
+	if len(rep.Images) != 2 || rep.Images[0].Digest != built2.ManifestDigest || rep.Images[1].Status != registry.StatusPushed ||
 		rep.Totals.Uploaded.Blobs != 4 || rep.Totals.Mounted.Blobs != 2 || rep.Totals.Manifests != 4 {
 		t.Errorf("report:\n%s", b)
 	}
@@ -131,11 +131,11 @@ func TestPushKeepGoing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep release.Report
+	var rep registry.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Images[0].Status != release.StatusFailed || rep.Images[0].Error == "" || rep.Images[1].Status != release.StatusPushed || rep.Totals.Failed != 1 {
+	if rep.Images[0].Status != registry.StatusFailed || rep.Images[0].Error == "" || rep.Images[1].Status != registry.StatusPushed || rep.Totals.Failed != 1 {
 		t.Errorf("report:\n%s", b)
 	}
 }
