@@ -13,7 +13,7 @@ buildGoModule {
   pname = "nixpush";
   inherit src version;
 
-  vendorHash = "sha256-PJihe87tDLLdhuMLph+0VwhcdYOJpaM2SNH5rgnOHfc=";
+  vendorHash = "sha256-rKlfPIW2FmSWiox78hS9fmr3UQ7iPdxUMBBkzDPidUc=";
 
   subPackages = [ "cmd/nixpush" ];
   # containers/image without cgo: OpenPGP in Go instead of gpgme.
