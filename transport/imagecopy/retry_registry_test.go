@@ -12,7 +12,8 @@ import (
 )
 
 // TestRetry pushes through a proxy that drops its first connections: the
-// copy fails without retries and succeeds with them.
+// copy fails without retries and succeeds with them, each try with a new
+// client (containers/image remembers a failed ping for a client's life).
 func TestRetry(t *testing.T) {
 	reg := testenv.StartRegistry(t)
 	f := newFixture(t, "fixture")
@@ -31,8 +32,10 @@ func TestRetry(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			// containers/image tries HTTPS, then HTTP: dropping two
-			// connections fails a whole attempt.
-			proxy := testenv.StartTCPProxy(t, reg.Host, testenv.TCPProxy{DropFirst: 2})
+			// connections fails a client's ping. The two questions for the
+			// manifest (each a new client) fail first, and are only
+			// questions not answered; then the blobs' client fails.
+			proxy := testenv.StartTCPProxy(t, reg.Host, testenv.TCPProxy{DropFirst: 6})
 			dest, err := imagecopy.ParseReference("docker://" + proxy + "/retry:v1")
 			if err != nil {
 				t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/pkg/blobinfocache/memory"
 	"go.podman.io/image/v5/types"
@@ -18,18 +17,29 @@ import (
 	"github.com/nixpush/nixpush/transport/meter"
 )
 
-// execute runs every blob and every manifest as its own goroutine; each
-// registry operation takes a slot of the run's pool, so the pool bounds
-// the work of the whole run. A manifest goroutine waits, holding no slot,
-// until each of its blobs is in place in its repository.
+// execute first asks each destination for the image's manifest (probe),
+// then lays out the blobs of the destinations that lack it (layout), and
+// runs every blob and every manifest as its own goroutine; each registry
+// operation takes a slot of the run's pool, so the pool bounds the work
+// of the whole run. A manifest goroutine waits, holding no slot, until
+// each of its blobs is in place in its repository.
 func (r *run) execute(ctx context.Context) {
 	var wg sync.WaitGroup
+	for _, img := range r.images {
+		for _, id := range img.dests {
+			wg.Go(func() { r.probe(ctx, id) })
+		}
+	}
+	wg.Wait()
+	r.layout()
 	for _, b := range r.blobSeq {
 		wg.Go(func() { r.pushBlob(ctx, b) })
 	}
 	for _, img := range r.images {
 		for _, id := range img.dests {
-			wg.Go(func() { id.err = r.pushManifest(ctx, id) })
+			if id.err == nil {
+				wg.Go(func() { id.err = r.pushManifest(ctx, id) })
+			}
 		}
 	}
 	wg.Wait()
@@ -112,7 +122,7 @@ func (r *run) pushBlob(ctx context.Context, b *blob) {
 		f := r.futures[futureKey{b.digest, rp.named.Name()}]
 		err := fatal
 		if err == nil {
-			f.placed, f.size, err = r.ensure(ctx, b, rp, home)
+			f.size, err = r.ensure(ctx, b, rp, home)
 		}
 		if err == nil && home == nil {
 			home = rp
@@ -177,15 +187,15 @@ func sourceFault(ctx context.Context, err error) *description.LayerError {
 
 // ensure makes b present in rp: skipped if it is there, mounted from home
 // or from a repository its images name (Image.MountFrom) when one has it,
-// else uploaded. placed says it was not there before; size is its size in
-// rp, as the registry reports it or as uploaded.
+// else uploaded. size is its size in rp, as the registry reports it or as
+// uploaded.
 //
 // Without mount candidates (the blob's home, on a registry where no
 // MountFrom applies), rp is asked for the blob once (HEAD), by PutBlob,
 // given the digest, before it opens an upload session. With candidates,
 // TryReusingBlob asks rp, then each candidate, and mounts from the first
 // that has it; only when none has it does PutBlob ask rp again.
-func (r *run) ensure(ctx context.Context, b *blob, rp *repo, home *repo) (placed bool, size int64, err error) {
+func (r *run) ensure(ctx context.Context, b *blob, rp *repo, home *repo) (size int64, err error) {
 	var from []reference.Named
 	if home != nil {
 		from = append(from, home.named)
@@ -199,13 +209,13 @@ func (r *run) ensure(ctx context.Context, b *blob, rp *repo, home *repo) (placed
 		there, mountedOK, size, err := r.mount(ctx, b, rp, from)
 		switch {
 		case err != nil:
-			return false, 0, err
+			return 0, err
 		case there:
 			r.tally.count(Skipped, size)
-			return false, size, nil
+			return size, nil
 		case mountedOK:
 			r.tally.count(Mounted, size)
-			return true, size, nil
+			return size, nil
 		}
 		if home != nil {
 			r.progress.Note("%s: %s refused to mount it from %s; uploading", b.source().label, rp.named.Name(), home.named.Name())
@@ -215,15 +225,15 @@ func (r *run) ensure(ctx context.Context, b *blob, rp *repo, home *repo) (placed
 	sent, size, err := r.upload(ctx, b, rp)
 	switch {
 	case err != nil:
-		return false, 0, err
+		return 0, err
 	case !sent:
 		r.tally.count(Skipped, size)
-		return false, size, nil
+		return size, nil
 	}
 	r.tally.count(Uploaded, size)
 	el := time.Since(start)
 	r.progress.Note("uploaded %s to %s: %s in %s (%s)", b.source().label, rp.named.Name(), meter.Size(size), el.Round(time.Millisecond), meter.Rate(size, el))
-	return true, size, nil
+	return size, nil
 }
 
 // mount makes b present in rp from the first of from that has it,
@@ -321,6 +331,42 @@ func (r *run) blobIsConfig(s blobSource) bool { return s.info.Digest == s.img.bu
 // pushManifest writes id's manifest under each of its tags once every
 // blob of the image is in place in the repository.
 func (r *run) pushManifest(ctx context.Context, id *imageDest) error {
+	if !id.present {
+		if err := r.waitBlobs(ctx, id); err != nil {
+			return err
+		}
+	}
+	want := id.img.built.ManifestDigest
+	for i, tagged := range id.tags {
+		// A tag that already names this manifest is left alone: a re-run
+		// writes nothing.
+		if id.current[i] == want {
+			r.tally.count(ManifestUnchanged, 0)
+			r.progress.Note("unchanged %s@%s", tagged, want)
+			continue
+		}
+		err := r.retry.Do(ctx, "writing the manifest of "+id.img.source+" as "+tagged.String(), func(ctx context.Context, touch func()) error {
+			if err := r.acquire(ctx); err != nil {
+				return err
+			}
+			defer r.release()
+			touch()
+			return r.putManifest(ctx, id.repo, tagged, id.img.built.Manifest)
+		})
+		if err != nil {
+			err = fmt.Errorf("manifest %s as %s: %w", want, tagged, err)
+			r.fail(err)
+			return err
+		}
+		r.tally.count(ManifestWritten, 0)
+		r.progress.Note("pushed %s@%s", tagged, want)
+	}
+	return nil
+}
+
+// waitBlobs waits until each blob of id's image is in place in its
+// repository, and says why the manifest cannot be written if one is not.
+func (r *run) waitBlobs(ctx context.Context, id *imageDest) error {
 	var errs []error
 	for _, bi := range id.img.blobs {
 		f := r.futures[futureKey{bi.Digest, id.repo.named.Name()}]
@@ -346,44 +392,6 @@ func (r *run) pushManifest(ctx context.Context, id *imageDest) error {
 		err := fmt.Errorf("no manifest written: %w", errors.Join(causes(errs)...))
 		r.fail(err)
 		return err
-	}
-	fresh := false
-	for _, bi := range id.img.blobs {
-		fresh = fresh || r.futures[futureKey{bi.Digest, id.repo.named.Name()}].placed
-	}
-	for _, tagged := range id.tags {
-		var unchanged bool
-		err := r.retry.Do(ctx, "writing the manifest of "+id.img.source+" as "+tagged.String(), func(ctx context.Context, touch func()) error {
-			if err := r.acquire(ctx); err != nil {
-				return err
-			}
-			defer r.release()
-			touch()
-			// A tag that already names this manifest is left alone (one
-			// HEAD): a re-run writes nothing. Any error here (404 for a new
-			// tag) just means the manifest is written. When a blob of the
-			// image was new to the repository, the manifest cannot be there
-			// yet, and nothing is asked.
-			if ref, err := docker.NewReference(tagged); err == nil && !fresh {
-				if cur, err := docker.GetDigest(ctx, r.sysFor(tagged), ref); err == nil && cur == id.img.built.ManifestDigest {
-					unchanged = true
-					return nil
-				}
-			}
-			return r.putManifest(ctx, id.repo, tagged, id.img.built.Manifest)
-		})
-		if err != nil {
-			err = fmt.Errorf("manifest %s as %s: %w", id.img.built.ManifestDigest, tagged, err)
-			r.fail(err)
-			return err
-		}
-		if unchanged {
-			r.tally.count(ManifestUnchanged, 0)
-			r.progress.Note("unchanged %s@%s", tagged, id.img.built.ManifestDigest)
-			continue
-		}
-		r.tally.count(ManifestWritten, 0)
-		r.progress.Note("pushed %s@%s", tagged, id.img.built.ManifestDigest)
 	}
 	return nil
 }

@@ -109,8 +109,9 @@ func TestSharedLayerMismatch(t *testing.T) {
 }
 
 // TestSharedLayerMismatchAfterSkip: A's repository already has the shared
-// layer, so A needs nothing from its store; B's repository lacks it and
-// refuses mounts, so the layer is read from A's store, which changed.
+// layer (B was pushed there), so A needs nothing of it from its store; B's
+// repository lacks it and refuses mounts, so the layer is read from A's
+// store, which changed.
 // Without --keep-going the run stops there: its error names A's store
 // path (though no destination of A may have failed), never B's, and B is
 // not failed.
@@ -120,7 +121,8 @@ func TestSharedLayerMismatchAfterSkip(t *testing.T) {
 	proxy.Fail(testenv.FaultRule{Method: http.MethodPost, Times: -1, Kind: testenv.RefuseMount})
 	s := newSharedPair(t)
 	imgA := registry.Image{Source: s.descA, Destinations: []string{proxy.Host + "/skip/a:v1"}}
-	if _, err := registry.Push(context.Background(), []registry.Image{imgA}, stateless(t), s.root); err != nil {
+	prep := registry.Image{Source: s.descB, Destinations: []string{proxy.Host + "/skip/a:prep"}}
+	if _, err := registry.Push(context.Background(), []registry.Image{prep}, stateless(t), s.root); err != nil {
 		t.Fatal(err)
 	}
 	s.change(t, s.pathA)

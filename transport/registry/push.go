@@ -115,6 +115,11 @@ type imageDest struct {
 	repo *repo
 	tags []reference.NamedTagged
 	err  error
+	// current[i] is the manifest digest tags[i] named before the run
+	// ("" for none, or not known); present says the repository held the
+	// image's manifest already, and so all of its blobs (see probe).
+	current []digest.Digest
+	present bool
 }
 
 // repo is a destination repository.
@@ -167,9 +172,8 @@ type futureKey struct {
 
 // future is a blob's arrival in one repository.
 type future struct {
-	done   chan struct{}
-	err    error
-	placed bool // uploaded or mounted by this run: it was not there before
+	done chan struct{}
+	err  error
 	// size is the blob's size in the repository: what the registry
 	// reported for a blob it had, or what was uploaded. Each image checks
 	// its own claim against it.
@@ -233,30 +237,6 @@ func (r *run) plan(images []Image) error {
 		}
 		img.mountFrom = mountFrom
 		r.images = append(r.images, img)
-	}
-	// Blobs per registry, in the order images need them; each repository
-	// that needs a blob waits on its own future.
-	for _, img := range r.images {
-		for _, id := range img.dests {
-			for _, bi := range img.blobs {
-				k := blobKey{id.repo.registry, bi.Digest}
-				b := r.blobs[k]
-				if b == nil {
-					b = &blob{digest: bi.Digest, bad: map[*image]error{}}
-					r.blobs[k] = b
-					r.blobSeq = append(r.blobSeq, b)
-				}
-				if last := len(b.srcs) - 1; last < 0 || b.srcs[last].img != img {
-					b.srcs = append(b.srcs, blobSource{img: img, info: bi, label: img.labels[bi.Digest]})
-					b.mountFrom = appendRepos(b.mountFrom, img.mountFrom[id.repo.registry]...)
-				}
-				fk := futureKey{bi.Digest, id.repo.named.Name()}
-				if r.futures[fk] == nil {
-					r.futures[fk] = &future{done: make(chan struct{})}
-					b.repos = append(b.repos, id.repo)
-				}
-			}
-		}
 	}
 	return nil
 }

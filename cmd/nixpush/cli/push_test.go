@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -61,10 +62,26 @@ func TestPush(t *testing.T) {
 		}
 	})
 
+	mark := reg.Mark()
 	r := run(t, bin, nil, "push", certs, "--authfile", auth, "--plan", planFile, "--report", reportFile,
 		"nix:"+desc1, "docker://"+reg.Host+"/first:v1", "docker://"+reg.Host+"/first:latest")
 	if r.err != nil {
 		t.Fatalf("push: %v\n%s", r.err, r.stderr)
+	}
+	// Every request says it is nixpush's, then containers/image's (the
+	// access log's last field is the User-Agent).
+	agents := 0
+	for _, line := range strings.Split(reg.Log()[mark:], "\n") {
+		if !strings.Contains(line, " HTTP/1.1\" ") {
+			continue
+		}
+		agents++
+		if !nixpushAgent.MatchString(strings.TrimSpace(line)) {
+			t.Errorf("request without nixpush's User-Agent: %s", line)
+		}
+	}
+	if agents == 0 {
+		t.Errorf("no request in the registry's access log")
 	}
 	want := []string{
 		fmt.Sprintf("%s %s/second:v1", built2.ManifestDigest, reg.Host),
@@ -104,6 +121,9 @@ func TestPush(t *testing.T) {
 		}
 	})
 }
+
+// nixpushAgent matches an access log line whose User-Agent is nixpush's.
+var nixpushAgent = regexp.MustCompile(`"nixpush/\S+ containers/\S+ \(github.com/containers/image\)"$`)
 
 // TestPushKeepGoing: with --keep-going, an image whose repository always
 // fails does not stop the others; the exit code and the report say it failed.
