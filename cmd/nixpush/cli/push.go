@@ -34,8 +34,11 @@ image before it) and from --plan files, which nix/plan.nix writes:
   {"images": [{"image": "/nix/store/…-image-app.json",
                "destinations": ["docker://registry.example.com/app:v1", …]}, …]}
 
-Each unique blob is checked once per repository and uploaded at most once per
-registry; other repositories of that registry get it by a cross-repository
+Each repository is first asked for each image's manifest (by tag, then by
+digest): where it is there, no blob is checked and only tags naming another
+manifest are written, so a re-run of an unchanged release makes two requests per
+tag. Otherwise each unique blob is checked once per repository and uploaded at
+most once per registry; other repositories of that registry get it by a cross-repository
 mount (POST ?mount=&from=), or by an upload if the registry refuses. A
 manifest is written only once all of its blobs are in place, then its tags.
 One pool of --parallel operations serves the whole run. Dropped connections,
