@@ -140,3 +140,45 @@ func TestWarmPush(t *testing.T) {
 		}
 	})
 }
+
+// TestWarmRelease: a re-run of a 20-image release, each image to its own
+// repository (bench/release.sh's shape), from a fresh runner, makes at most
+// 3 requests per repository and checks no blob.
+func TestWarmRelease(t *testing.T) {
+	reg := startInProcess(t)
+	imgs, _ := fakeFamily(t, 20)
+	var in []registry.Image
+	for i, b := range imgs {
+		in = append(in, registry.Image{Source: fmt.Sprintf("app%d.json", i), Built: b, Destinations: []string{fmt.Sprintf("%s/app%d:v1", reg.Host, i)}})
+	}
+	if _, err := registry.Push(context.Background(), in, registry.WithTLSVerify(false)); err != nil {
+		t.Fatal(err)
+	}
+	mark := reg.Mark()
+	rep, err := registry.Push(context.Background(), in, registry.WithTLSVerify(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	perRepo := map[string]int{}
+	for _, q := range reg.Requests(mark) {
+		if strings.Contains(q.Path, "/blobs/") || q.Method != http.MethodHead && q.Path != "/v2/" {
+			t.Errorf("re-run: %s", q)
+		}
+		repo, _, _ := strings.Cut(strings.TrimPrefix(q.Path, "/v2/"), "/manifests/")
+		perRepo[repo]++
+	}
+	// Each GET /v2/ goes with the HEAD of its client: count pairs.
+	pings := perRepo[""]
+	delete(perRepo, "")
+	if len(perRepo) != len(imgs) || pings != len(imgs) {
+		t.Errorf("re-run asked %d repositories, %d GET /v2/; want %d of each", len(perRepo), pings, len(imgs))
+	}
+	for repo, n := range perRepo {
+		if n+1 > 3 {
+			t.Errorf("%s: %d requests, want at most 3", repo, n+1)
+		}
+	}
+	if rep.Totals.Unchanged != len(imgs) || rep.Totals.Manifests != 0 {
+		t.Errorf("totals %+v", rep.Totals)
+	}
+}
