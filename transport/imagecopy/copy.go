@@ -183,22 +183,22 @@ type copier struct {
 }
 
 // copyAll copies to dest (after mounting from WithMountFrom's
-// repositories), then to each additional tag of a registry destination.
+// repositories), then each additional tag of a registry destination from
+// dest, as it now is there: blobs keep the digests dest gave them (for
+// another repository, mounted from dest's), and the manifest is the same.
 func (c *copier) copyAll(ctx context.Context, dest types.ImageReference) (*Result, error) {
 	if len(c.o.mountFrom) > 0 {
-		if err := c.premount(ctx, dest, c.o.mountFrom); err != nil {
+		if err := c.premount(ctx, c.src, c.srcSys, dest, c.o.mountFrom); err != nil {
 			return nil, err
 		}
 	}
-	res, err := c.copyWithRetry(ctx, dest)
+	res, err := c.copyWithRetry(ctx, c.src, c.srcSys, dest)
 	if err != nil {
 		return nil, err
 	}
 	if !isRegistry(dest) {
 		return res, nil
 	}
-	// Another tag of the repository is one more copy that finds every
-	// blob in place; another repository gets them mounted from dest.
 	named := dest.DockerReference()
 	for _, t := range c.o.additionalTags {
 		tagged, err := additionalRef(named, t)
@@ -210,11 +210,11 @@ func (c *copier) copyAll(ctx context.Context, dest types.ImageReference) (*Resul
 			return nil, fmt.Errorf("additional tag %q: %w", t, err)
 		}
 		if reference.TrimNamed(tagged).Name() != reference.TrimNamed(named).Name() {
-			if err := c.premount(ctx, other, []string{reference.TrimNamed(named).Name()}); err != nil {
+			if err := c.premount(ctx, dest, c.destSys, other, []string{reference.TrimNamed(named).Name()}); err != nil {
 				return nil, fmt.Errorf("additional tag %q: %w", t, err)
 			}
 		}
-		r, err := c.copyWithRetry(ctx, other)
+		r, err := c.copyWithRetry(ctx, dest, c.destSys, other)
 		if err != nil {
 			return nil, fmt.Errorf("additional tag %q: %w", t, err)
 		}
@@ -228,11 +228,11 @@ func (c *copier) copyAll(ctx context.Context, dest types.ImageReference) (*Resul
 // copyWithRetry runs copy.Image, retried whole under the retry policy.
 // Without progress reports from inside it, the policy's timeout does not
 // apply.
-func (c *copier) copyWithRetry(ctx context.Context, dest types.ImageReference) (*Result, error) {
+func (c *copier) copyWithRetry(ctx context.Context, src types.ImageReference, srcSys *types.SystemContext, dest types.ImageReference) (*Result, error) {
 	var res *Result
-	err := c.cfg.Retrier(c.progress.Note).Do(ctx, "copying "+transports(c.src)+" to "+transports(dest), func(ctx context.Context, _ func()) error {
+	err := c.cfg.Retrier(c.progress.Note).Do(ctx, "copying "+transports(src)+" to "+transports(dest), func(ctx context.Context, _ func()) error {
 		var err error
-		res, err = c.copyOnce(ctx, dest)
+		res, err = c.copyOnce(ctx, src, srcSys, dest)
 		return err
 	})
 	if err != nil {
@@ -242,20 +242,33 @@ func (c *copier) copyWithRetry(ctx context.Context, dest types.ImageReference) (
 	return res, nil
 }
 
-func (c *copier) copyOnce(ctx context.Context, dest types.ImageReference) (*Result, error) {
+func (c *copier) copyOnce(ctx context.Context, src types.ImageReference, srcSys *types.SystemContext, dest types.ImageReference) (*Result, error) {
+	policy := c.policy
+	if src != c.src {
+		// The image the policy admitted, as it now is at the first
+		// destination.
+		accept, err := policyContext("")
+		if err != nil {
+			return nil, err
+		}
+		defer accept.Destroy() //nolint:errcheck // only frees memory
+		policy = accept
+	}
 	events := c.events()
 	copts := &copy.Options{
-		SourceCtx:            c.srcSys,
+		SourceCtx:            srcSys,
 		DestinationCtx:       c.destSys,
 		MaxParallelDownloads: uint(c.cfg.Parallel()),
-		PreserveDigests:      preserveDigests(c.src, dest),
-		Progress:             events.ch,
-		ProgressInterval:     progressInterval,
+		// From the first destination on to an additional tag, nothing
+		// changes.
+		PreserveDigests:  preserveDigests(src, dest) || src != c.src,
+		Progress:         events.ch,
+		ProgressInterval: progressInterval,
 	}
-	man, err := copy.Image(ctx, c.policy, dest, c.src, copts)
+	man, err := copy.Image(ctx, policy, dest, src, copts)
 	events.close()
 	if err != nil {
-		return nil, fmt.Errorf("copying %s to %s: %w", transports(c.src), transports(dest), err)
+		return nil, fmt.Errorf("copying %s to %s: %w", transports(src), transports(dest), err)
 	}
 	d, err := manifest.Digest(man)
 	if err != nil {

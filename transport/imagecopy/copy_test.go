@@ -408,3 +408,32 @@ func TestAdditionalTags(t *testing.T) {
 		}
 	}
 }
+
+// TestAdditionalTagsOtherSource: an image that is not a nix: one, copied
+// by copy.Image to a registry, gets its additional tags too: a tag of the
+// repository, and another repository whose blobs are mounted, not
+// uploaded.
+func TestAdditionalTagsOtherSource(t *testing.T) {
+	reg := testenv.StartRegistry(t)
+	f := newFixture(t, "fixture")
+	layout := "oci:" + filepath.Join(t.TempDir(), "layout") + ":v1"
+	pushNix(t, f, layout)
+	mark := reg.Mark()
+	// From an OCI layout, copy.Image compresses the layers: the
+	// registry's digests are not the description's.
+	res, err := imagecopy.Copy(context.Background(), layout, "docker://"+reg.Host+"/plain:v1",
+		append(statelessOpts(t, reg), imagecopy.WithAdditionalTags("latest", reg.Host+"/plain-mirror:v1"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range reg.Requests(mark) {
+		if q.IsBlobWrite() && strings.Contains(q.Path, "/plain-mirror/") && !strings.Contains(q.Path, "mount=") {
+			t.Errorf("blob uploaded to the mirror, not mounted: %s", q)
+		}
+	}
+	for _, tag := range []string{"plain:v1", "plain:latest", "plain-mirror:v1"} {
+		if si := inspectRemote(t, "docker://"+reg.Host+"/"+tag, "--tls-verify=false"); si.Digest != res.Digest.String() {
+			t.Errorf("%s: digest %s, want %s", tag, si.Digest, res.Digest)
+		}
+	}
+}

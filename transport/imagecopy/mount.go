@@ -13,9 +13,8 @@ import (
 	"github.com/nixpush/nixpush/transport/registry"
 )
 
-// premount makes each blob of the source that dest lacks but one of repos
-// has available in dest by a cross-repository mount, before the copy
-// proper.
+// premount makes each blob of src that dest lacks but one of repos has
+// available in dest by a cross-repository mount, before the copy proper.
 //
 // containers/image's docker destination first asks the destination
 // repository for a blob (HEAD), then tries the locations its blob-info
@@ -24,14 +23,14 @@ import (
 // be in each of repos (registry.MountCandidates); the destination checks
 // each candidate (HEAD) before mounting (POST ?mount=&from=), so a wrong
 // guess costs one request.
-func (c *copier) premount(ctx context.Context, dest types.ImageReference, repos []string) error {
+func (c *copier) premount(ctx context.Context, src types.ImageReference, srcSys *types.SystemContext, dest types.ImageReference, repos []string) error {
 	if !isRegistry(dest) {
 		return fmt.Errorf("mount-from: only docker:// destinations mount blobs, not %s", transports(dest))
 	}
 	domain := reference.Domain(dest.DockerReference())
-	img, err := c.src.NewImage(ctx, c.srcSys)
+	img, err := src.NewImage(ctx, srcSys)
 	if err != nil {
-		return fmt.Errorf("mount-from: reading %s: %w", transports(c.src), err)
+		return fmt.Errorf("mount-from: reading %s: %w", transports(src), err)
 	}
 	defer img.Close()
 	blobs := append(img.LayerInfos(), img.ConfigInfo())

@@ -183,8 +183,9 @@ type future struct {
 	bad map[*image]error
 }
 
-// plan reads every image and lays out the work: unique blobs per registry,
-// their repositories, and each image's destinations.
+// plan reads every image (or takes it built) and its destinations, by
+// repository; layout lays out the blob work once probe has asked which
+// repositories hold which manifests.
 func (r *run) plan(images []Image) error {
 	if len(images) == 0 {
 		return errors.New("no images to push")
