@@ -178,9 +178,6 @@ func (t *Transfer) Done(what Outcome) {
 // Abandon retires the blob of a copy that failed, counting nothing.
 func (t *Transfer) Abandon() { t.t.p.untrack(t.t) }
 
-// Count counts a blob or a manifest that no Transfer showed.
-func (p *Progress) Count(what Outcome, size int64) { p.tally.count(what, size) }
-
 // line is the plain progress line, naming up to n uploads.
 func (p *Progress) line(n int) string {
 	t := p.tally.snapshot()
