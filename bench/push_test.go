@@ -17,7 +17,8 @@ import (
 	"github.com/nixpush/nixpush/layers"
 	"github.com/nixpush/nixpush/layers/builder"
 	"github.com/nixpush/nixpush/transport"
-	"github.com/nixpush/nixpush/transport/push"
+	"github.com/nixpush/nixpush/transport/imagecopy"
+	"github.com/nixpush/nixpush/transport/registry"
 )
 
 // describeSynthetic builds the description of a synthetic closure with
@@ -40,15 +41,15 @@ func describeSynthetic(tb testing.TB, s *synthetic, nLayers int) *transport.Refe
 
 // pushTo pushes ref to a plain-HTTP registry with a fresh blob-info cache,
 // as a fresh CI runner would, and returns the wall time.
-func pushTo(tb testing.TB, ref *transport.Reference, dest string, opts ...push.Option) time.Duration {
+func pushTo(tb testing.TB, ref *transport.Reference, dest string, opts ...registry.Option) time.Duration {
 	tb.Helper()
-	d, err := push.ParseReference(dest)
+	d, err := imagecopy.ParseReference(dest)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	opts = append([]push.Option{push.WithDestinationTLSVerify(false), push.WithBlobInfoCacheDir(tb.TempDir())}, opts...)
+	opts = append([]registry.Option{registry.WithTLSVerify(false), registry.WithBlobInfoCacheDir(tb.TempDir())}, opts...)
 	t0 := time.Now()
-	if _, err := push.CopyImage(context.Background(), ref, d, opts...); err != nil {
+	if _, err := imagecopy.CopyImage(context.Background(), ref, d, imagecopy.WithRegistryOptions(opts...)); err != nil {
 		tb.Fatal(err)
 	}
 	return time.Since(t0)
@@ -135,7 +136,7 @@ func BenchmarkPushCold(b *testing.B) {
 		b.StartTimer()
 		sides := []func(){func() {
 			reg3 := regs[3].CPUTime()
-			c := curlUpload(b, regs[3].Host, "bench", blobs, push.DefaultParallel)
+			c := curlUpload(b, regs[3].Host, "bench", blobs, registry.DefaultParallel)
 			curl, curlCPU, curlReg = append(curl, c.wall), curlCPU+c.cpu, curlReg+regs[3].CPUTime()-reg3
 		}, func() {
 			reg0 := regs[0].CPUTime()
@@ -166,7 +167,7 @@ func BenchmarkPushCold(b *testing.B) {
 	n := float64(iterations)
 	size := fmt.Sprintf("%s, %d files, %d layers", mib(s.bytes), s.files, len(s.paths))
 	resultRuns("cold-push-vs-curl", nixpush, curl, fmt.Sprintf("target <= 1.2; curl uploading the finished blobs, %d at once; %s; CPU per run: nixpush %.1f s + its registry %.1f s, curl %.1f s + its registry %.1f s",
-		push.DefaultParallel, size, nixpushCPU.Seconds()/n, nixpushReg.Seconds()/n, curlCPU.Seconds()/n, curlReg.Seconds()/n))
+		registry.DefaultParallel, size, nixpushCPU.Seconds()/n, nixpushReg.Seconds()/n, curlCPU.Seconds()/n, curlReg.Seconds()/n))
 	resultRuns("cold-push-vs-skopeo-preserve", nixpush, preserve, "skopeo copy --preserve-digests oci: of the same layers; "+size)
 	resultRuns("cold-push-vs-skopeo-gzip", nixpush, gzip, "skopeo copy oci: of the same layers, gzip on the fly; "+size)
 	resultRuns("cold-push-vs-crane", nixpush, crane, "crane push of the same OCI layout; "+size)
@@ -205,9 +206,9 @@ func BenchmarkPushWarm(b *testing.B) {
 		do   func() time.Duration
 	}
 	runs := []run{}
-	for _, p := range []int{6, push.DefaultParallel, 32} {
+	for _, p := range []int{6, registry.DefaultParallel, 32} {
 		runs = append(runs, run{fmt.Sprintf("nixpush-p%d", p), func() time.Duration {
-			return pushTo(b, ref, "docker://"+proxy+"/bench:warm", push.WithParallel(p))
+			return pushTo(b, ref, "docker://"+proxy+"/bench:warm", registry.WithParallel(p))
 		}})
 	}
 	runs = append(runs, run{"skopeo", func() time.Duration {

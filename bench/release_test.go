@@ -17,7 +17,7 @@ import (
 	"github.com/nixpush/nixpush/internal/testenv"
 	"github.com/nixpush/nixpush/layers"
 	"github.com/nixpush/nixpush/layers/description"
-	"github.com/nixpush/nixpush/transport/push"
+	"github.com/nixpush/nixpush/transport/registry"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -149,7 +149,7 @@ func benchRelease(tb testing.TB, nImages int, total int64, runs int) {
 		var c, r usage
 		sides := []func(){func() {
 			reg1 := regs[1].CPUTime()
-			c = curlUpload(tb, regs[1].Host, "release", blobs, push.DefaultParallel)
+			c = curlUpload(tb, regs[1].Host, "release", blobs, registry.DefaultParallel)
 			curlReg += regs[1].CPUTime() - reg1
 		}, func() {
 			reg0 := regs[0].CPUTime()
@@ -202,7 +202,7 @@ func benchRelease(tb testing.TB, nImages int, total int64, runs int) {
 		mib(int64(nImages)*(total/2+appBytes)))
 	resultRuns(fmt.Sprintf("release-%d-images-vs-unique-bytes", nImages), releaseWalls, curlWalls,
 		fmt.Sprintf("target <= 1.2; curl uploading each unique blob once, %d at once; %s; nixpush uploaded %d blobs (%s), mounted %d, peak RSS %.0f MiB; CPU per run: nixpush %.1f s + its registry %.1f s, curl %.1f s + its registry %.1f s",
-			push.DefaultParallel, size, up.Blobs, mib(up.Bytes), report.Totals.Mounted.Blobs, release.rssMiB,
+			registry.DefaultParallel, size, up.Blobs, mib(up.Bytes), report.Totals.Mounted.Blobs, release.rssMiB,
 			release.cpu.Seconds()/float64(runs), releaseReg.Seconds()/float64(runs), curl.cpu.Seconds()/float64(runs), curlReg.Seconds()/float64(runs)))
 	fmt.Printf("release-%d-images-requests: %s\n", nImages, requests)
 	result(fmt.Sprintf("release-%d-images-vs-one-by-one", nImages), median(releaseWalls), oneByOne,
@@ -268,7 +268,7 @@ func benchBigLayer(tb testing.TB, size int64) {
 	oci := runNixpush(tb, "copy", "-q", "nix:"+desc, "oci:"+layout+":big")
 	syscall.Sync()
 	reg1 := regs[1].CPUTime()
-	curl := curlUpload(tb, regs[1].Host, "big", layoutBlobs(tb, layout), push.DefaultParallel)
+	curl := curlUpload(tb, regs[1].Host, "big", layoutBlobs(tb, layout), registry.DefaultParallel)
 	reg1 = regs[1].CPUTime() - reg1
 	if err := os.RemoveAll(layout); err != nil {
 		tb.Fatal(err)

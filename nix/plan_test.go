@@ -10,7 +10,7 @@ import (
 
 	"github.com/nixpush/nixpush/internal/testenv"
 	"github.com/nixpush/nixpush/transport"
-	"github.com/nixpush/nixpush/transport/release"
+	"github.com/nixpush/nixpush/transport/registry"
 )
 
 // TestPlan builds a release plan of the two example images with nix-build,
@@ -32,12 +32,12 @@ func TestPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := release.ParsePlan(b)
+	plan, err := registry.ParsePlan(b)
 	if err != nil {
 		t.Fatalf("plan: %v\n%s", err, b)
 	}
 	minTag := filepath.Base(minimal)[:32] // an untagged image's tag is its hash part
-	want := []release.Image{
+	want := []registry.Image{
 		{Source: layered, Destinations: []string{
 			"docker://" + reg.Host + "/team/layered:rel-1", "docker://" + reg.Host + "/team/layered:v1",
 			"docker://" + reg.Host + "/mirror/layered:rel-1", "docker://" + reg.Host + "/mirror/layered:v1",

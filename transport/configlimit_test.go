@@ -56,7 +56,10 @@ func TestConfigSizeLimit(t *testing.T) {
 				t.Errorf("Validate: %v, want ok=%v", err, c.ok)
 			}
 			// Past Validate, as a description that skipped it would be.
-			ref := &Reference{path: "limit.json", image: &img}
+			ref, err := newReference("limit.json", &img, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
 			ci, err := ref.NewImage(context.Background(), nil)
 			if err != nil {
 				t.Fatal(err)

@@ -9,8 +9,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
-	"github.com/nixpush/nixpush/layers/description"
 )
 
 // Info is what `nixpush inspect` shows of a nix: image: what a registry
@@ -38,12 +36,9 @@ type LayerInfo struct {
 	CreatedBy string        `json:"createdBy,omitempty"`
 }
 
-// Inspect describes img.
-func Inspect(img *description.Image) (*Info, error) {
-	built, err := Build(img)
-	if err != nil {
-		return nil, err
-	}
+// Inspect describes a built image.
+func Inspect(built *Built) *Info {
+	img := built.Image
 	info := &Info{
 		Name: img.Name, Tag: img.Tag,
 		ManifestDigest: built.ManifestDigest, ConfigDigest: built.ConfigDigest,
@@ -62,7 +57,7 @@ func Inspect(img *description.Image) (*Info, error) {
 		info.Layers = append(info.Layers, li)
 		info.Size += l.Size
 	}
-	return info, nil
+	return info
 }
 
 // WriteJSON writes info as indented JSON.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/image"
@@ -17,13 +16,11 @@ import (
 // ErrReadOnly is returned when asked to write to, or delete, a nix: image.
 var ErrReadOnly = errors.New(`"nix:" images can only be read from, not written to or deleted`)
 
-// Reference is a nix: reference: an image description file, read and
-// validated once when the reference is made.
+// Reference is a nix: reference: an image description file, read,
+// validated and built (Build) once when the reference is made.
 type Reference struct {
-	path     string
-	image    *description.Image
-	opts     []layers.Option
-	unhashed bool // see CheckedByCaller
+	path  string
+	built *Built
 }
 
 var _ types.ImageReference = (*Reference)(nil)
@@ -38,7 +35,7 @@ func NewReference(path string, opts ...layers.Option) (*Reference, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Reference{path: path, image: img, opts: opts}, nil
+	return newReference(path, img, opts)
 }
 
 // NewReferenceFromImage makes a reference for an image description already
@@ -47,43 +44,22 @@ func NewReferenceFromImage(name string, img *description.Image, opts ...layers.O
 	if err := img.Validate(); err != nil {
 		return nil, fmt.Errorf("image description %s: %w", name, err)
 	}
-	return &Reference{path: name, image: img, opts: opts}, nil
+	return newReference(name, img, opts)
 }
 
-// CheckedByCaller returns a copy of r whose layer streams are not hashed
-// (layers.Stream), for a caller that hashes every blob it reads and
-// refuses one whose digest differs, as containers/image's copy.Image does:
-// one sha256 pass per layer instead of two. A stream whose size is wrong
-// still ends in a *LayerError; when the caller fails on a digest, Explain
-// names the layer and the store paths at fault.
-func (r *Reference) CheckedByCaller() *Reference {
-	c := *r
-	c.unhashed = true
-	return &c
-}
-
-// Explain returns a *LayerError when err, the failure of a copy from r,
-// says one of r's layers did not match its digest ("did not match", and
-// the layer's digest, as copy.Image's digest check and registries word it)
-// and hashing that layer again confirms it. Otherwise it returns nil: err
-// is about something else. Only a failed copy pays for the hashing.
-func (r *Reference) Explain(ctx context.Context, err error) *LayerError {
-	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "did not match") {
-		return nil
+func newReference(name string, img *description.Image, opts []layers.Option) (*Reference, error) {
+	built, err := Build(img, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("image description %s: %w", name, err)
 	}
-	for i, l := range r.image.Layers {
-		if !strings.Contains(err.Error(), l.Digest.String()) {
-			continue
-		}
-		if verr := layers.Verify(ctx, l.Spec, l.Digest, l.Size, r.opts...); verr != nil {
-			return &LayerError{Index: i, Digest: l.Digest, Paths: l.Paths, Err: verr}
-		}
-	}
-	return nil
+	return &Reference{path: name, built: built}, nil
 }
 
 // Image returns the reference's image description.
-func (r *Reference) Image() *description.Image { return r.image }
+func (r *Reference) Image() *description.Image { return r.built.Image }
+
+// Built returns the image as built from its description, once.
+func (r *Reference) Built() *Built { return r.built }
 
 // Transport returns the nix: transport.
 func (r *Reference) Transport() types.ImageTransport { return Transport }
@@ -113,7 +89,7 @@ func (r *Reference) NewImage(ctx context.Context, sys *types.SystemContext) (typ
 // NewImageSource returns a source serving the description's manifest,
 // config and layers.
 func (r *Reference) NewImageSource(ctx context.Context, sys *types.SystemContext) (types.ImageSource, error) {
-	return newSource(r)
+	return &source{ref: r, built: r.built}, nil
 }
 
 // NewImageDestination fails: nix: is read-only.

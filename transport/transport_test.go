@@ -169,45 +169,6 @@ func writeDescription(t *testing.T, img *description.Image) string {
 	return p
 }
 
-// TestExplain: after a failed copy, Explain names a layer only when the
-// error is a digest mismatch of that layer and hashing it again agrees.
-func TestExplain(t *testing.T) {
-	ctx := context.Background()
-	// The golden image's store paths do not exist: any layer hashed again
-	// fails, naming its store path.
-	img := goldenImage(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC))
-	ref, err := transport.NewReferenceFromImage("golden", img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d1 := img.Layers[1].Digest.String()
-	mismatch := errors.New("writing blob: Digest did not match, expected " + d1 + ", got sha256:" + strings.Repeat("9", 64))
-	le := ref.CheckedByCaller().Explain(ctx, mismatch)
-	if le == nil || le.Index != 1 || !strings.Contains(le.Error(), img.Layers[1].Paths[0].Path) {
-		t.Errorf("Explain(mismatch of layers[1]) = %v, want layers[1] naming %s", le, img.Layers[1].Paths[0].Path)
-	}
-	for _, err := range []error{
-		nil,
-		errors.New("HEAD https://r.example/v2/app/blobs/" + d1 + ": 503 Service Unavailable"),
-		errors.New("Digest did not match, expected sha256:" + strings.Repeat("8", 64)),
-	} {
-		if le := ref.Explain(ctx, err); le != nil {
-			t.Errorf("Explain(%v) = %v, want nil: not a mismatch of a layer", err, le)
-		}
-	}
-
-	// A layer that still matches is not blamed.
-	p := transporttest.AddStorePath(t, "explain", map[string]transporttest.File{"hello": {Data: "hi\n"}})
-	ok := transporttest.Describe(t, "explain", ocispec.ImageConfig{}, []transporttest.Layer{{Paths: []layers.Path{p}}})
-	okRef, err := transport.NewReferenceFromImage("explain", ok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if le := okRef.Explain(ctx, errors.New("Digest did not match, expected "+ok.Layers[0].Digest.String())); le != nil {
-		t.Errorf("Explain blamed a layer that matches its description: %v", le)
-	}
-}
-
 // TestCheckStoredSize: a registry's size for a layer or the config is
 // compared with the image's; only a difference is a *SizeError, naming
 // the blob and saying who is wrong.
@@ -234,7 +195,7 @@ func TestCheckStoredSize(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := transport.CheckStoredSize(img, built, tc.digest, tc.stored)
+			err := built.CheckStoredSize(tc.digest, tc.stored)
 			var se *transport.SizeError
 			if tc.index == -2 {
 				if err != nil {
@@ -249,5 +210,61 @@ func TestCheckStoredSize(t *testing.T) {
 				t.Errorf("%q does not say %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestOpen: a built image opens its config from memory and its layers
+// from the store; a layer whose bytes no longer match its description ends
+// in a *description.LayerError naming it, wrapping the *layers.MismatchError,
+// before io.EOF: a reader that stops at the error never takes the blob.
+func TestOpen(t *testing.T) {
+	ctx := context.Background()
+	p := transporttest.AddStorePath(t, "open", map[string]transporttest.File{"hello": {Data: "hi\n"}})
+	q := transporttest.AddStorePath(t, "open2", map[string]transporttest.File{"bye": {Data: "bye\n"}})
+	img := transporttest.Describe(t, "open", ocispec.ImageConfig{}, []transporttest.Layer{{Paths: []layers.Path{p}}, {Paths: []layers.Path{q}}})
+	built, err := transport.Build(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs := built.Blobs()
+	if len(blobs) != 3 || !blobs[0].IsConfig() || blobs[0].Digest != built.ConfigDigest || blobs[2].Index != 1 || blobs[2].Digest != img.Layers[1].Digest {
+		t.Errorf("Blobs() = %+v, want the config, then the layers", blobs)
+	}
+	for _, b := range blobs {
+		rc, size, err := built.Open(ctx, b.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || int64(len(data)) != size || size != b.Size || digest.FromBytes(data) != b.Digest {
+			t.Errorf("Open(%s): %d bytes of %d (%v), want the blob", b.Digest, len(data), size, err)
+		}
+	}
+	if _, _, err := built.Open(ctx, digest.FromString("nope")); err == nil {
+		t.Errorf("Open of a blob not in the image succeeded")
+	}
+
+	edited := *img
+	edited.Layers = append(edited.Layers[:0:0], img.Layers...)
+	edited.Layers[1].Digest = digest.Digest("sha256:" + strings.Repeat("9", 64))
+	edited.Layers[1].DiffID = edited.Layers[1].Digest
+	eb, err := transport.Build(&edited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := eb.Open(ctx, edited.Layers[1].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(rc)
+	rc.Close()
+	var le *description.LayerError
+	var mm *layers.MismatchError
+	if !errors.As(err, &le) || le.Index != 1 || !errors.As(err, &mm) || mm.Want != edited.Layers[1].Digest {
+		t.Fatalf("reading an edited layer: %v, want layers[1]'s *description.LayerError and *layers.MismatchError", err)
+	}
+	if !strings.Contains(err.Error(), "layers[1] ("+edited.Layers[1].Digest.String()+") does not match its description") {
+		t.Errorf("error does not name the layer: %v", err)
 	}
 }

@@ -8,13 +8,13 @@ import (
 	"syscall"
 
 	"github.com/nixpush/nixpush/cmd/nixpush/cli"
-	"github.com/nixpush/nixpush/transport/push"
+	"github.com/nixpush/nixpush/transport/imagecopy"
 )
 
 func main() {
 	// containers-storage: (podman's local store) re-executes this binary
 	// for some operations; the re-executed copy must run that, not the CLI.
-	if push.Reexec() {
+	if imagecopy.Reexec() {
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

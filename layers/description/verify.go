@@ -10,7 +10,11 @@ import (
 	"github.com/nixpush/nixpush/layers"
 )
 
-// LayerError is a failure of one layer of an image, by position.
+// LayerError is the failure of one layer of an image description, by
+// position: reading it from the store, or its bytes no longer matching the
+// description (Err is then a *layers.MismatchError, naming the store paths
+// that changed). It is the one layer error of nixpush: verify, the nix:
+// transport and the registry engine all return it.
 type LayerError struct {
 	Index int
 	Layer *Layer
@@ -18,7 +22,12 @@ type LayerError struct {
 }
 
 func (e *LayerError) Error() string {
-	return fmt.Sprintf("layer %d (%s): %v", e.Index, e.Layer.Digest, e.Err)
+	var mm *layers.MismatchError
+	if errors.As(e.Err, &mm) {
+		// The mismatch names what changed; this names the layer.
+		return fmt.Sprintf("layers[%d] (%s) does not match its description: %v", e.Index, e.Layer.Digest, e.Err)
+	}
+	return fmt.Sprintf("layers[%d] (%s): %v", e.Index, e.Layer.Digest, e.Err)
 }
 
 func (e *LayerError) Unwrap() error { return e.Err }

@@ -68,9 +68,9 @@ func TestVerify(t *testing.T) {
 	var le *LayerError
 	var me *layers.MismatchError
 	if !errors.As(err, &le) || le.Index != 1 || !errors.As(err, &me) {
-		t.Fatalf("got %v, want layer 1 to mismatch", err)
+		t.Fatalf("got %v, want layers[1] to mismatch", err)
 	}
-	for _, want := range []string{"layer 1", string(img.Layers[1].Digest), img.Layers[1].Paths[0].Path} {
+	for _, want := range []string{"layers[1] (" + string(img.Layers[1].Digest) + ") does not match its description", img.Layers[1].Paths[0].Path} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}

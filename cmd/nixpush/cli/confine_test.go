@@ -14,7 +14,7 @@ import (
 
 	"github.com/nixpush/nixpush/internal/testenv"
 	"github.com/nixpush/nixpush/layers"
-	"github.com/nixpush/nixpush/transport/release"
+	"github.com/nixpush/nixpush/transport/registry"
 	"github.com/nixpush/nixpush/transport/transporttest"
 )
 
@@ -53,7 +53,7 @@ func TestConfinement(t *testing.T) {
 			img.Layers = append(img.Layers[:0:0], good.Layers...)
 			img.Layers[0].Paths = []layers.Path{{Path: bad}}
 			desc := writeJSON(t, img)
-			plan := writeJSON(t, release.Plan{Images: []release.Image{{Source: desc, Destinations: []string{"docker://" + reg.Host + "/confine:v1"}}}})
+			plan := writeJSON(t, registry.Plan{Images: []registry.Image{{Source: desc, Destinations: []string{"docker://" + reg.Host + "/confine:v1"}}}})
 			layout := filepath.Join(t.TempDir(), "layout")
 			for _, args := range [][]string{
 				{"verify", desc},

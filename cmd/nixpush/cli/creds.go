@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/nixpush/nixpush/transport/push"
+	"github.com/nixpush/nixpush/transport/registry"
 )
 
 // Where passwords come from when the arguments name only a user. Unlike an
@@ -93,7 +93,7 @@ func (src *passwordSource) checkUsed() error {
 // userPassword reads skopeo's USER[:PASSWORD]; a missing or empty password
 // comes from src.
 func (p *passwords) userPassword(flag, s string, src *passwordSource) (user, password string, err error) {
-	user, password, err = push.ParseCredentials(s)
+	user, password, err = registry.ParseCredentials(s)
 	if err != nil {
 		return "", "", fmt.Errorf("--%s: %w", flag, err)
 	}
@@ -107,8 +107,8 @@ func (p *passwords) userPassword(flag, s string, src *passwordSource) (user, pas
 
 // credsFor reads --creds-for HOST=USER values; the passwords come from
 // src, never from the arguments.
-func (p *passwords) credsFor(values []string, src *passwordSource) ([]push.Option, error) {
-	var opts []push.Option
+func (p *passwords) credsFor(values []string, src *passwordSource) ([]registry.Option, error) {
+	var opts []registry.Option
 	for _, v := range values {
 		host, user, ok := strings.Cut(v, "=")
 		if !ok || host == "" || user == "" {
@@ -121,7 +121,7 @@ func (p *passwords) credsFor(values []string, src *passwordSource) ([]push.Optio
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, push.WithDestinationCredentialsFor(host, user, password))
+		opts = append(opts, registry.WithCredentialsFor(host, user, password))
 	}
 	return opts, nil
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/nixpush/nixpush/internal/testenv"
-	"github.com/nixpush/nixpush/transport/release"
+	"github.com/nixpush/nixpush/transport/registry"
 )
 
 // runStdin is run with stdin.
@@ -49,7 +49,7 @@ func TestPushCredentialsPerRegistry(t *testing.T) {
 	bin := buildNixpush(t)
 	desc, built := fixture(t)
 	dir := t.TempDir()
-	plan, _ := json.Marshal(release.Plan{Images: []release.Image{{
+	plan, _ := json.Marshal(registry.Plan{Images: []registry.Image{{
 		Source: desc, Destinations: []string{"docker://" + regA.Host + "/app:v1", "docker://" + regB.Host + "/app:v1"},
 	}}})
 	planFile := filepath.Join(dir, "plan.json")

@@ -27,10 +27,7 @@ reads only the image description, never the layers' contents.`,
 			if err != nil {
 				return err
 			}
-			info, err := transport.Inspect(ref.Image())
-			if err != nil {
-				return err
-			}
+			info := transport.Inspect(ref.Built())
 			if asJSON {
 				return info.WriteJSON(cmd.OutOrStdout())
 			}

@@ -3,28 +3,24 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/nixpush/nixpush/internal/redact"
-	"github.com/nixpush/nixpush/transport/push"
-	"github.com/nixpush/nixpush/transport/release"
+	"github.com/nixpush/nixpush/transport/registry"
 )
 
 func newCmdPush() *cobra.Command {
 	var (
-		authFile, destCreds, destCertDir string
-		destTLS, keepGoing, quiet        bool
-		plans, credsFor, insecureHosts   []string
-		destPW                           = passwordSource{flag: "dest-password-stdin", env: envDestPassword}
-		reportFile                       string
-		retryTimes, parallel             int
-		retryDelay, progressInterval     time.Duration
-		timeout                          time.Duration
+		reg              registryFlags
+		destCreds        string
+		keepGoing        bool
+		plans, credsFor  []string
+		destPW           = passwordSource{flag: "dest-password-stdin", env: envDestPassword}
+		reportFile       string
+		progressInterval time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "push [flags] [IMAGE DEST...]...",
@@ -38,8 +34,11 @@ image before it) and from --plan files, which nix/plan.nix writes:
   {"images": [{"image": "/nix/store/…-image-app.json",
                "destinations": ["docker://registry.example.com/app:v1", …]}, …]}
 
-Each unique blob is checked once per repository and uploaded at most once per
-registry; other repositories of that registry get it by a cross-repository
+Each repository is first asked for each image's manifest (by tag, then by
+digest): where it is there, no blob is checked and only tags naming another
+manifest are written, so a re-run of an unchanged release makes two requests per
+tag. Otherwise each unique blob is checked once per repository and uploaded at
+most once per registry; other repositories of that registry get it by a cross-repository
 mount (POST ?mount=&from=), or by an upload if the registry refuses. A
 manifest is written only once all of its blobs are in place, then its tags.
 One pool of --parallel operations serves the whole run. Dropped connections,
@@ -73,39 +72,18 @@ when one fails.`,
 			if err != nil {
 				return err
 			}
-			if authFile == "" {
-				authFile = os.Getenv("REGISTRY_AUTH_FILE")
-			}
-			regOpts := []push.Option{
-				push.WithAuthFile(authFile),
-				push.WithDestinationCertDir(destCertDir),
-				push.WithInsecureCredentialsHosts(insecureHosts...),
-			}
-			if cmd.Flags().Changed("dest-tls-verify") {
-				regOpts = append(regOpts, push.WithDestinationTLSVerify(destTLS))
-			}
+			opts := reg.options(cmd, progressInterval)
 			creds, err := pushCredentials(cmd, destCreds, credsFor, &destPW)
 			if err != nil {
 				return err
 			}
-			regOpts = append(regOpts, creds...)
-			opts := []release.Option{
-				release.WithRegistryOptions(regOpts...),
-				release.WithParallel(parallel),
-				release.WithRetry(retryTimes, retryDelay),
-				release.WithTimeout(timeout),
-				release.WithKeepGoing(keepGoing),
-			}
+			opts = append(append(opts, creds...), registry.WithKeepGoing(keepGoing))
 			stderr := redact.Writer(cmd.ErrOrStderr())
-			if !quiet {
-				tty := cmd.ErrOrStderr() == os.Stderr && term.IsTerminal(int(os.Stderr.Fd()))
-				opts = append(opts, release.WithProgress(stderr, tty, progressInterval))
-			}
-			rep, pushErr := release.Push(cmd.Context(), images, opts...)
+			rep, pushErr := registry.Push(cmd.Context(), images, opts...)
 			if rep == nil {
 				return pushErr
 			}
-			if !quiet {
+			if !reg.quiet {
 				rep.WriteSummary(stderr) //nolint:errcheck // best effort, like progress
 			}
 			if reportFile != "" {
@@ -116,7 +94,7 @@ when one fails.`,
 			out := cmd.OutOrStdout()
 			for _, img := range rep.Images {
 				for _, d := range img.Destinations {
-					if d.Status == release.StatusPushed {
+					if d.Status == registry.StatusPushed {
 						fmt.Fprintf(out, "%s %s\n", img.Digest, d.Reference)
 					}
 				}
@@ -124,29 +102,21 @@ when one fails.`,
 			return pushErr
 		},
 	}
+	reg.add(cmd, registry.DefaultRetryTimes)
 	f := cmd.Flags()
 	f.StringArrayVar(&plans, "plan", nil, "read images and destinations from the plan `FILE` (JSON, see nix/plan.nix); repeatable")
 	f.StringVar(&reportFile, "report", "", "write what was pushed (digests, tags, totals) as JSON to `FILE`")
 	f.BoolVar(&keepGoing, "keep-going", false, "when an image fails, let the others finish (the exit code still says it failed)")
-	f.StringVar(&authFile, "authfile", "", "path of the authentication `FILE` (default $REGISTRY_AUTH_FILE, then the usual auth.json and docker config.json)")
 	f.StringVar(&destCreds, "dest-creds", "", "log in as `USER` to the destination registry; refused when the destinations are on several registries (see --creds-for). The password comes from --dest-password-stdin, $"+envDestPassword+" or a terminal prompt (USER:PASSWORD also works, but shows in the process list)")
 	f.StringArrayVar(&credsFor, "creds-for", nil, "log in to one registry only, as `HOST=USER` (HOST as destinations write it, port included), with the password from --dest-password-stdin, $"+envDestPassword+" or a terminal prompt; repeatable (for several registries in CI, use --authfile)")
 	f.BoolVar(&destPW.stdin, "dest-password-stdin", false, "read the password of --dest-creds or --creds-for from stdin")
-	f.StringArrayVar(&insecureHosts, "insecure-creds-host", nil, "allow credentials to go to registry `HOST` without TLS verification (plain HTTP with --dest-tls-verify=false); loopback addresses need no flag; repeatable")
-	f.BoolVar(&destTLS, "dest-tls-verify", true, "require HTTPS and verify certificates when talking to the registries (false: also plain HTTP; no credentials then, except to loopback or --insecure-creds-host)")
-	f.StringVar(&destCertDir, "dest-cert-dir", "", "use certificates at `DIR` (*.crt, *.cert, *.key) to connect to the registries")
-	f.IntVar(&retryTimes, "retry-times", release.DefaultRetryTimes, "retries of each failed registry operation")
-	f.DurationVar(&retryDelay, "retry-delay", release.DefaultRetryDelay, "first retry delay; it doubles on each retry, with jitter")
-	f.DurationVar(&timeout, "timeout", release.DefaultTimeout, "retry an operation that makes no progress for this long (0: wait forever)")
-	f.IntVar(&parallel, "parallel", push.DefaultParallel, "registry operations at once, for the whole run")
-	f.DurationVar(&progressInterval, "progress-interval", 5*time.Second, "how often a progress line is printed when stderr is not a terminal")
-	f.BoolVarP(&quiet, "quiet", "q", false, "print no progress and no summary")
+	f.DurationVar(&progressInterval, "progress-interval", registry.DefaultProgressInterval, "how often a progress line is printed when stderr is not a terminal")
 	return cmd
 }
 
 // pushCredentials turns --dest-creds or --creds-for into options,
 // reading the passwords the arguments leave out.
-func pushCredentials(cmd *cobra.Command, destCreds string, credsFor []string, src *passwordSource) ([]push.Option, error) {
+func pushCredentials(cmd *cobra.Command, destCreds string, credsFor []string, src *passwordSource) ([]registry.Option, error) {
 	if destCreds != "" && len(credsFor) > 0 {
 		return nil, errors.New("--dest-creds and --creds-for: give one or the other (--dest-creds is for a run that reaches one registry)")
 	}
@@ -160,17 +130,17 @@ func pushCredentials(cmd *cobra.Command, destCreds string, credsFor []string, sr
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, push.WithDestinationCredentials(user, password))
+		opts = append(opts, registry.WithCredentials(user, password))
 	}
 	return opts, src.checkUsed()
 }
 
 // pushImages reads the plan files, then the arguments: an image, then the
 // docker:// destinations that follow it.
-func pushImages(plans, args []string) ([]release.Image, error) {
-	var images []release.Image
+func pushImages(plans, args []string) ([]registry.Image, error) {
+	var images []registry.Image
 	for _, p := range plans {
-		plan, err := release.ReadPlan(p)
+		plan, err := registry.ReadPlan(p)
 		if err != nil {
 			return nil, err
 		}
@@ -186,7 +156,7 @@ func pushImages(plans, args []string) ([]release.Image, error) {
 			last.Destinations = append(last.Destinations, a)
 			continue
 		}
-		images = append(images, release.Image{Source: a})
+		images = append(images, registry.Image{Source: a})
 	}
 	if len(images) == 0 {
 		return nil, errors.New("nothing to push: give IMAGE DEST... arguments or --plan FILE")

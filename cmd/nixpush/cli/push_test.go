@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -13,7 +14,7 @@ import (
 	"github.com/nixpush/nixpush/internal/testenv"
 	"github.com/nixpush/nixpush/layers"
 	"github.com/nixpush/nixpush/transport"
-	"github.com/nixpush/nixpush/transport/release"
+	"github.com/nixpush/nixpush/transport/registry"
 	"github.com/nixpush/nixpush/transport/transporttest"
 )
 
@@ -36,7 +37,7 @@ func TestPush(t *testing.T) {
 	}
 	desc2 := transporttest.Write(t, img2)
 	dir := t.TempDir()
-	plan, _ := json.Marshal(release.Plan{Images: []release.Image{{
+	plan, _ := json.Marshal(registry.Plan{Images: []registry.Image{{
 		Source: desc2, Destinations: []string{"docker://" + reg.Host + "/second:v1", "docker://" + reg.Host + "/other/second:v1"},
 	}}})
 	planFile := filepath.Join(dir, "plan.json")
@@ -61,10 +62,26 @@ func TestPush(t *testing.T) {
 		}
 	})
 
+	mark := reg.Mark()
 	r := run(t, bin, nil, "push", certs, "--authfile", auth, "--plan", planFile, "--report", reportFile,
 		"nix:"+desc1, "docker://"+reg.Host+"/first:v1", "docker://"+reg.Host+"/first:latest")
 	if r.err != nil {
 		t.Fatalf("push: %v\n%s", r.err, r.stderr)
+	}
+	// Every request says it is nixpush's, then containers/image's (the
+	// access log's last field is the User-Agent).
+	agents := 0
+	for _, line := range strings.Split(reg.Log()[mark:], "\n") {
+		if !strings.Contains(line, " HTTP/1.1\" ") {
+			continue
+		}
+		agents++
+		if !nixpushAgent.MatchString(strings.TrimSpace(line)) {
+			t.Errorf("request without nixpush's User-Agent: %s", line)
+		}
+	}
+	if agents == 0 {
+		t.Errorf("no request in the registry's access log")
 	}
 	want := []string{
 		fmt.Sprintf("%s %s/second:v1", built2.ManifestDigest, reg.Host),
@@ -82,11 +99,11 @@ func TestPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep release.Report
+	var rep registry.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatalf("report: %v\n%s", err, b)
 	}
-	if len(rep.Images) != 2 || rep.Images[0].Digest != built2.ManifestDigest || rep.Images[1].Status != release.StatusPushed ||
+	if len(rep.Images) != 2 || rep.Images[0].Digest != built2.ManifestDigest || rep.Images[1].Status != registry.StatusPushed ||
 		rep.Totals.Uploaded.Blobs != 4 || rep.Totals.Mounted.Blobs != 2 || rep.Totals.Manifests != 4 {
 		t.Errorf("report:\n%s", b)
 	}
@@ -104,6 +121,9 @@ func TestPush(t *testing.T) {
 		}
 	})
 }
+
+// nixpushAgent matches an access log line whose User-Agent is nixpush's.
+var nixpushAgent = regexp.MustCompile(`"nixpush/\S+ containers/\S+ \(github.com/containers/image\)"$`)
 
 // TestPushKeepGoing: with --keep-going, an image whose repository always
 // fails does not stop the others; the exit code and the report say it failed.
@@ -131,11 +151,11 @@ func TestPushKeepGoing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep release.Report
+	var rep registry.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Images[0].Status != release.StatusFailed || rep.Images[0].Error == "" || rep.Images[1].Status != release.StatusPushed || rep.Totals.Failed != 1 {
+	if rep.Images[0].Status != registry.StatusFailed || rep.Images[0].Error == "" || rep.Images[1].Status != registry.StatusPushed || rep.Totals.Failed != 1 {
 		t.Errorf("report:\n%s", b)
 	}
 }

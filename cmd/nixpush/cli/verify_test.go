@@ -80,7 +80,7 @@ func TestVerifyNixBuiltImage(t *testing.T) {
 		t.Fatalf("verify accepted a description that does not match the store:\n%s", out)
 	}
 	msg := err.Error()
-	for _, want := range []string{tampered, "layer " + string(rune('0'+last)), wrong, changed} {
+	for _, want := range []string{tampered, "layers[" + string(rune('0'+last)) + "] (" + wrong + ") does not match its description", changed} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not name %q:\n%s", want, msg)
 		}

@@ -24,6 +24,16 @@ func version() string {
 	return "(devel)"
 }
 
+// userAgentVersion is version() as a User-Agent product version: "devel"
+// for a local build.
+func userAgentVersion() string {
+	v := version()
+	if v == "(devel)" {
+		return "devel"
+	}
+	return v
+}
+
 func newCmdVersion() *cobra.Command {
 	return &cobra.Command{
 		Use:     "version",

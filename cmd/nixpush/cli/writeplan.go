@@ -10,7 +10,7 @@ import (
 
 	"github.com/nixpush/nixpush/internal/jsonfield"
 	"github.com/nixpush/nixpush/internal/nixattrs"
-	"github.com/nixpush/nixpush/transport/release"
+	"github.com/nixpush/nixpush/transport/registry"
 )
 
 func newCmdWritePlan() *cobra.Command {
@@ -34,7 +34,7 @@ func writePlan(_ context.Context, attrsFile string) error {
 	if len(a.Plan) == 0 {
 		return fmt.Errorf("structured attributes %s: plan: missing", attrsFile)
 	}
-	plan, err := release.ParsePlan(a.Plan)
+	plan, err := registry.ParsePlan(a.Plan)
 	if err != nil {
 		return fmt.Errorf("structured attributes %s: %w", attrsFile, jsonfield.Prefix("plan", err))
 	}

@@ -1,0 +1,17 @@
+// Package imagecopy copies images between containers/image transports with
+// copy.Image: nix: images to oci:, dir:, archives, docker-daemon: and
+// containers-storage:, and images that are not nix: ones to anywhere.
+// A nix: image going to a registry (docker://) is pushed by
+// transport/registry, nixpush's one registry engine, which CopyImage hands
+// it to.
+//
+// From nix:, layers and manifest are kept exactly as described (no
+// recompression), so every blob's digest is known before any byte is read.
+//
+// CopyImage takes functional options; registries are reached with the
+// settings of transport/registry's Options (WithRegistryOptions for the
+// destination and the run, WithSourceRegistryOptions for the source), with
+// its credential rules, retry policy and progress view. Nothing here reads
+// environment variables; containers/image itself reads its usual files
+// (registries.conf, auth.json, docker's config.json, credential helpers).
+package imagecopy

@@ -1,0 +1,389 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/types"
+
+	"github.com/nixpush/nixpush/internal/redact"
+	"github.com/nixpush/nixpush/transport"
+)
+
+// ErrIncomplete says some images of a run were not pushed everywhere; the
+// Report says which.
+var ErrIncomplete = errors.New("not every image was pushed")
+
+// IncompleteError is the error of a run that did not push every image: it
+// is ErrIncomplete, and wraps the first failure too.
+type IncompleteError struct {
+	Failed, Images int
+	First          error
+}
+
+func (e *IncompleteError) Error() string {
+	return fmt.Sprintf("%v: %d of %d images failed; first: %v", ErrIncomplete, e.Failed, e.Images, e.First)
+}
+
+func (e *IncompleteError) Unwrap() []error { return []error{ErrIncomplete, e.First} }
+
+// Push pushes each image to each of its destinations and reports what it
+// did. Every image description is read and every destination parsed
+// before the first request; an error there pushes nothing. The Report is
+// returned with any error from the pushes themselves, an *IncompleteError.
+func Push(ctx context.Context, images []Image, opts ...Option) (*Report, error) {
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{
+		o:       o,
+		retry:   o.retrier(nil),
+		tally:   &tally{start: time.Now()},
+		repos:   map[string]*repo{},
+		blobs:   map[blobKey]*blob{},
+		futures: map[futureKey]*future{},
+	}
+	if err := r.plan(images); err != nil {
+		return nil, err
+	}
+	// Each registry gets its own settings, so credentials go only to the
+	// registry they are for; the checks happen before any request.
+	named := make([]reference.Named, len(r.order))
+	for i, rp := range r.order {
+		named[i] = rp.named
+	}
+	if r.sys, err = o.systemContexts(named); err != nil {
+		return nil, err
+	}
+	r.progress = newProgress(o, len(r.images), r.tally)
+	r.retry.note = r.progress.Note
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.cancel = cancel
+	r.sem = make(chan struct{}, o.parallel)
+	r.execute(runCtx)
+	r.progress.Close()
+	return r.report(ctx)
+}
+
+// run is one Push.
+type run struct {
+	o        *options
+	sys      map[string]*types.SystemContext // by registry host
+	retry    Retrier
+	tally    *tally
+	progress *Progress
+	sem      chan struct{} // the run's one bounded pool
+	cancel   context.CancelFunc
+
+	images  []*image
+	repos   map[string]*repo // by repository name (REGISTRY/PATH)
+	order   []*repo
+	blobs   map[blobKey]*blob
+	blobSeq []*blob
+	futures map[futureKey]*future
+	causeMu sync.Mutex
+	cause   error // the first failure, for a report with no failed image to name
+}
+
+// image is one image of the run.
+type image struct {
+	source string
+	built  *transport.Built
+	blobs  []types.BlobInfo // config, then layers, each once
+	labels map[digest.Digest]string
+	// mountFrom are the repositories that may hold its blobs, by
+	// registry host (Image.MountFrom).
+	mountFrom map[string][]reference.Named
+	dests     []*imageDest
+	report    ImageReport
+}
+
+// imageDest is an image's tags in one repository.
+type imageDest struct {
+	img  *image
+	repo *repo
+	tags []reference.NamedTagged
+	err  error
+	// current[i] is the manifest digest tags[i] named before the run
+	// ("" for none, or not known); present says the repository held the
+	// image's manifest already, and so all of its blobs (see probe).
+	current []digest.Digest
+	present bool
+}
+
+// repo is a destination repository.
+type repo struct {
+	named    reference.Named // trimmed: REGISTRY/PATH
+	registry string
+	any      reference.NamedTagged // some tag in it, to make a destination for blobs
+	dest     types.ImageDestination
+	// mu guards dest and stale.
+	mu sync.Mutex
+	// stale are destinations a failed try went through, closed at the
+	// end: containers/image remembers a failed ping (GET /v2/) for the
+	// life of a client, so the next try gets a new one.
+	stale []types.ImageDestination
+}
+
+type blobKey struct {
+	registry string
+	digest   digest.Digest
+}
+
+// blob is a blob needed by some images in some repositories of a registry.
+type blob struct {
+	digest digest.Digest
+	// srcs are the images holding it, in plan order: it is read from the
+	// first whose store still gives it.
+	srcs  []blobSource
+	repos []*repo // in need order; repos[0] is the home
+	// mountFrom are the repositories its images name that may hold it.
+	mountFrom []reference.Named
+	// bad holds the images whose store no longer gives the blob, found
+	// while streaming it from them. Only the blob's pushBlob goroutine
+	// touches it; each future gets a copy when it is settled.
+	bad map[*image]error
+}
+
+// blobSource is an image holding a blob, and the blob as it describes it:
+// a shared digest means the same bytes, but each image has its own store
+// paths (and its own claim of the size).
+type blobSource struct {
+	img   *image
+	info  types.BlobInfo
+	label string
+}
+
+type futureKey struct {
+	digest digest.Digest
+	repo   string
+}
+
+// future is a blob's arrival in one repository.
+type future struct {
+	done chan struct{}
+	err  error
+	// size is the blob's size in the repository: what the registry
+	// reported for a blob it had, or what was uploaded. Each image checks
+	// its own claim against it.
+	size int64
+	// bad are the images whose store no longer gives the blob, as known
+	// when the future was settled: their manifests fail, not the others'.
+	bad map[*image]error
+}
+
+// plan reads every image (or takes it built) and its destinations, by
+// repository; layout lays out the blob work once probe has asked which
+// repositories hold which manifests.
+func (r *run) plan(images []Image) error {
+	if len(images) == 0 {
+		return errors.New("no images to push")
+	}
+	tagOwner := map[string]string{} // REGISTRY/REPO:TAG → source
+	for _, in := range images {
+		built := in.Built
+		if built == nil {
+			ref, err := transport.NewReference(strings.TrimPrefix(in.Source, transport.Name+":"), r.o.layerOpts...)
+			if err != nil {
+				return fmt.Errorf("image %s: %w", in.Source, err)
+			}
+			built = ref.Built()
+		}
+		img := &image{source: in.Source, built: built, labels: map[digest.Digest]string{}}
+		img.report = ImageReport{Source: in.Source, Digest: built.ManifestDigest, Status: StatusPushed}
+		for _, b := range built.Blobs() {
+			img.blobs = append(img.blobs, types.BlobInfo{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType})
+			img.labels[b.Digest] = built.Name(b) + " of " + in.Source
+		}
+		if len(in.Destinations) == 0 {
+			return fmt.Errorf("image %s: no destinations", in.Source)
+		}
+		byRepo := map[string]*imageDest{}
+		for _, d := range in.Destinations {
+			tagged, err := ParseDestination(d)
+			if err != nil {
+				return fmt.Errorf("image %s: %w", in.Source, err)
+			}
+			full := tagged.String()
+			if owner, ok := tagOwner[full]; ok && owner != in.Source {
+				return fmt.Errorf("destination %s is given to two images: %s and %s", full, owner, in.Source)
+			} else if ok {
+				continue
+			}
+			tagOwner[full] = in.Source
+			rp := r.repo(tagged)
+			id := byRepo[rp.named.Name()]
+			if id == nil {
+				id = &imageDest{img: img, repo: rp}
+				byRepo[rp.named.Name()] = id
+				img.dests = append(img.dests, id)
+			}
+			id.tags = append(id.tags, tagged)
+			img.report.Destinations = append(img.report.Destinations, DestinationReport{Reference: full, Status: StatusPushed})
+		}
+		mountFrom, err := mountRepos(in.MountFrom, img.dests)
+		if err != nil {
+			return fmt.Errorf("image %s: %w", in.Source, err)
+		}
+		img.mountFrom = mountFrom
+		r.images = append(r.images, img)
+	}
+	return nil
+}
+
+// repo returns the repository of tagged, adding it on first use.
+func (r *run) repo(tagged reference.NamedTagged) *repo {
+	named := reference.TrimNamed(tagged)
+	if rp := r.repos[named.Name()]; rp != nil {
+		return rp
+	}
+	rp := &repo{named: named, registry: reference.Domain(named), any: tagged}
+	r.repos[named.Name()] = rp
+	r.order = append(r.order, rp)
+	return rp
+}
+
+// mountRepos reads an image's MountFrom repositories, by registry host of
+// its destinations: "REGISTRY/REPO" must be on one of them, "REPO" is on
+// each. Registries mount only their own blobs.
+func mountRepos(names []string, dests []*imageDest) (map[string][]reference.Named, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	hosts := map[string]bool{}
+	var order []string
+	for _, id := range dests {
+		if !hosts[id.repo.registry] {
+			hosts[id.repo.registry] = true
+			order = append(order, id.repo.registry)
+		}
+	}
+	out := map[string][]reference.Named{}
+	for _, m := range names {
+		if m == "" {
+			return nil, errors.New("mount-from: empty repository name")
+		}
+		first, _, _ := strings.Cut(m, "/")
+		on := order
+		if strings.ContainsAny(first, ".:") || first == "localhost" {
+			if !hosts[first] {
+				return nil, fmt.Errorf("mount-from %q: not on a destination's registry (%s); registries mount only their own blobs", redact.Reference(m), strings.Join(order, ", "))
+			}
+			on, m = []string{first}, strings.TrimPrefix(m, first+"/")
+		}
+		for _, host := range on {
+			named, err := reference.ParseNormalizedNamed(host + "/" + m)
+			if err != nil {
+				return nil, fmt.Errorf("mount-from %q: %w", redact.Reference(m), err)
+			}
+			if _, ok := named.(reference.NamedTagged); ok {
+				return nil, fmt.Errorf("mount-from %q: a repository, without a tag", m)
+			}
+			out[host] = appendRepos(out[host], reference.TrimNamed(named))
+		}
+	}
+	return out, nil
+}
+
+// appendRepos appends each of add not already in repos.
+func appendRepos(repos []reference.Named, add ...reference.Named) []reference.Named {
+	for _, a := range add {
+		if !slices.ContainsFunc(repos, func(r reference.Named) bool { return r.Name() == a.Name() }) {
+			repos = append(repos, a)
+		}
+	}
+	return repos
+}
+
+// destination opens a containers/image docker destination for tagged.
+func (r *run) destination(ctx context.Context, tagged reference.NamedTagged) (types.ImageDestination, error) {
+	ref, err := docker.NewReference(tagged)
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: %w", tagged, err)
+	}
+	d, err := ref.NewImageDestination(ctx, r.sysFor(tagged))
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: %w", tagged, err)
+	}
+	return d, nil
+}
+
+// sysFor returns the containers/image settings of named's registry.
+func (r *run) sysFor(named reference.Named) *types.SystemContext {
+	return r.sys[reference.Domain(named)]
+}
+
+// acquire takes a slot of the run's pool.
+func (r *run) acquire(ctx context.Context) error {
+	select {
+	case r.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *run) release() { <-r.sem }
+
+// report fills in each image's outcome and the totals.
+func (r *run) report(ctx context.Context) (*Report, error) {
+	rep := &Report{Totals: r.tally.snapshot(), Seconds: time.Since(r.tally.start).Seconds()}
+	var first error
+	for _, img := range r.images {
+		ir := img.report
+		ir.Destinations = nil
+		for _, id := range img.dests {
+			status, msg := StatusPushed, ""
+			if id.err != nil {
+				status, msg = StatusFailed, redact.String(id.err.Error())
+				if errors.Is(id.err, context.Canceled) && ctx.Err() == nil {
+					status, msg = StatusCanceled, "stopped after another image failed (see --keep-going)"
+				}
+				if ir.Status != StatusFailed {
+					ir.Status, ir.Error = status, msg
+				}
+				if status == StatusFailed && first == nil {
+					first = fmt.Errorf("image %s to %s: %w", img.source, id.repo.named.Name(), id.err)
+				}
+			}
+			for _, t := range id.tags {
+				ir.Destinations = append(ir.Destinations, DestinationReport{Reference: t.String(), Status: status, Error: msg})
+			}
+		}
+		rep.Totals.Images++
+		if ir.Status != StatusPushed {
+			rep.Totals.Failed++
+		}
+		rep.Images = append(rep.Images, ir)
+	}
+	if ctx.Err() != nil && first == nil {
+		first = ctx.Err()
+	}
+	if rep.Totals.Failed > 0 {
+		if first == nil {
+			// Every image not pushed was stopped by a failure no image
+			// of the report holds (an image whose store failed to give a
+			// blob another image needed, after its own manifests were
+			// written).
+			r.causeMu.Lock()
+			first = r.cause
+			r.causeMu.Unlock()
+		}
+		if first == nil {
+			first = errors.New("canceled")
+		}
+		return rep, &IncompleteError{Failed: rep.Totals.Failed, Images: rep.Totals.Images, First: first}
+	}
+	return rep, nil
+}
