@@ -226,6 +226,8 @@ func (r *Registry) Mark() int { return r.log.Len() }
 type Request struct {
 	Method, Path string
 	Status       int
+	// UserAgent is the client's User-Agent, as the access log quotes it.
+	UserAgent string
 }
 
 func (q Request) String() string { return fmt.Sprintf("%s %s %d", q.Method, q.Path, q.Status) }
@@ -244,7 +246,7 @@ func (q Request) IsManifestWrite() bool {
 // accessLine matches the access log's combined format, the same in
 // distribution 2.8 and v3 (and written so by the registry in process):
 // 127.0.0.1 - - [time] "HEAD /v2/x/blobs/sha256:… HTTP/1.1" 200 0 "" "agent"
-var accessLine = regexp.MustCompile(`"([A-Z]+) (/v2/\S*) HTTP/[0-9.]+" (\d{3}) `)
+var accessLine = regexp.MustCompile(`"([A-Z]+) (/v2/\S*) HTTP/[0-9.]+" (\d{3}) (?:\S+ "(?:[^"\\]|\\.)*" "((?:[^"\\]|\\.)*)")?`)
 
 // Requests returns the requests logged since mark (0: all).
 func (r *Registry) Requests(mark int) []Request {
@@ -268,7 +270,7 @@ func parseAccessLog(log string) []Request {
 			continue
 		}
 		status, _ := strconv.Atoi(m[3])
-		out = append(out, Request{Method: m[1], Path: m[2], Status: status})
+		out = append(out, Request{Method: m[1], Path: m[2], Status: status, UserAgent: m[4]})
 	}
 	return out
 }

@@ -137,6 +137,9 @@ func TestRegistries(t *testing.T) {
 			var got []string
 			for _, q := range r.Requests(mark) {
 				got = append(got, q.String())
+				if q.UserAgent != "Go-http-client/1.1" {
+					t.Errorf("%s: User-Agent %q, want Go's", q, q.UserAgent)
+				}
 			}
 			var want []string
 			for range 2 { // the layer, the config

@@ -15,6 +15,8 @@ import (
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/pkg/blobinfocache/memory"
 	"go.podman.io/image/v5/types"
+
+	"github.com/nixpush/nixpush/internal/testenv"
 )
 
 // The tests here fail when a containers/image upgrade changes what
@@ -42,7 +44,7 @@ func dest(t *testing.T, host, repo string) types.ImageDestination {
 // still seeds the cache), and reusedByMount tells that mount from a blob
 // found in place.
 func TestMountCandidates(t *testing.T) {
-	reg := StartInProcess(t)
+	reg := testenv.StartInProcessRegistry(t)
 	ctx := context.Background()
 	data := "blob bytes"
 	info := types.BlobInfo{Digest: digest.FromString(data), Size: int64(len(data)), MediaType: "application/vnd.oci.image.layer.v1.tar"}

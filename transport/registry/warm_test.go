@@ -17,8 +17,8 @@ import (
 )
 
 // startInProcess starts an in-process registry for tests that must run on
-// any machine. TODO(lead): testenv.StartInProcessRegistry once merged.
-var startInProcess = registry.StartInProcess
+// any machine.
+var startInProcess = testenv.StartInProcessRegistry
 
 // wide describes an image of n one-file layers from a fixture store below
 // a temporary root (no Nix needed), built as a nix: reference builds it.
@@ -119,9 +119,9 @@ func TestWarmPush(t *testing.T) {
 			c := count(reg.Requests(mark))
 			t.Logf("%d requests: %+v", c.total, c)
 			tc.check(t, c, rep)
-			for _, a := range reg.UserAgents(mark) {
-				if !strings.HasPrefix(a, "nixpush/test containers/") {
-					t.Errorf("User-Agent %q, want nixpush/test and containers/image's", a)
+			for _, q := range reg.Requests(mark) {
+				if !strings.HasPrefix(q.UserAgent, "nixpush/test containers/") {
+					t.Errorf("%s: User-Agent %q, want nixpush/test and containers/image's", q, q.UserAgent)
 				}
 			}
 		})

@@ -68,19 +68,14 @@ func TestPush(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("push: %v\n%s", r.err, r.stderr)
 	}
-	// Every request says it is nixpush's, then containers/image's (the
-	// access log's last field is the User-Agent).
-	agents := 0
-	for _, line := range strings.Split(reg.Log()[mark:], "\n") {
-		if !strings.Contains(line, " HTTP/1.1\" ") {
-			continue
-		}
-		agents++
-		if !nixpushAgent.MatchString(strings.TrimSpace(line)) {
-			t.Errorf("request without nixpush's User-Agent: %s", line)
+	// Every request says it is nixpush's, then containers/image's.
+	reqs := reg.Requests(mark)
+	for _, q := range reqs {
+		if !nixpushAgent.MatchString(q.UserAgent) {
+			t.Errorf("%s: User-Agent %q is not nixpush's", q, q.UserAgent)
 		}
 	}
-	if agents == 0 {
+	if len(reqs) == 0 {
 		t.Errorf("no request in the registry's access log")
 	}
 	want := []string{
@@ -122,8 +117,8 @@ func TestPush(t *testing.T) {
 	})
 }
 
-// nixpushAgent matches an access log line whose User-Agent is nixpush's.
-var nixpushAgent = regexp.MustCompile(`"nixpush/\S+ containers/\S+ \(github.com/containers/image\)"$`)
+// nixpushAgent matches nixpush's User-Agent.
+var nixpushAgent = regexp.MustCompile(`^nixpush/\S+ containers/\S+ \(github.com/containers/image\)$`)
 
 // TestPushKeepGoing: with --keep-going, an image whose repository always
 // fails does not stop the others; the exit code and the report say it failed.
