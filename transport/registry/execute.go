@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -164,6 +165,10 @@ func (b *blob) source() blobSource {
 func (r *run) blame(b *blob, s blobSource, le *description.LayerError) {
 	err := fmt.Errorf("%s: %w", s.label, le)
 	b.bad[s.img] = err
+	// Recorded on the image before the run may be stopped, so that its
+	// destinations, which stop waiting then, fail with this error rather
+	// than the cancellation.
+	s.img.setFault(err)
 	if next := b.source(); b.bad[next.img] == nil {
 		r.progress.Note("%v; reading it from %s instead", err, next.img.source)
 	}
@@ -384,6 +389,11 @@ func (r *run) waitBlobs(ctx context.Context, id *imageDest) error {
 			}
 		default:
 		}
+	}
+	// The blob may not have settled yet when the run was stopped by this
+	// image's own store.
+	if err := id.img.storeFault(); err != nil && !slices.Contains(errs, err) {
+		errs = append(errs, err)
 	}
 	if len(errs) == 0 && ctx.Err() != nil {
 		return ctx.Err()

@@ -107,6 +107,25 @@ type image struct {
 	mountFrom map[string][]reference.Named
 	dests     []*imageDest
 	report    ImageReport
+
+	faultMu sync.Mutex
+	fault   error // why its store no longer gives a blob (run.blame)
+}
+
+// setFault records that img's store no longer gives one of its blobs.
+func (img *image) setFault(err error) {
+	img.faultMu.Lock()
+	defer img.faultMu.Unlock()
+	if img.fault == nil {
+		img.fault = err
+	}
+}
+
+// storeFault returns what setFault recorded, or nil.
+func (img *image) storeFault() error {
+	img.faultMu.Lock()
+	defer img.faultMu.Unlock()
+	return img.fault
 }
 
 // imageDest is an image's tags in one repository.
