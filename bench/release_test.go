@@ -143,6 +143,8 @@ func benchRelease(tb testing.TB, nImages int, total int64, runs int) {
 	var releaseWalls, curlWalls []time.Duration
 	var releaseReg, curlReg time.Duration
 	var requests string
+	var warm []testenv.Request
+	var warmWall time.Duration
 	for run := 0; run < runs; run++ {
 		regs := []*testenv.Registry{testenv.StartRegistry(tb), testenv.StartRegistry(tb)}
 		planFile := writePlan(tb, dir, regs[0].Host, descs)
@@ -167,6 +169,14 @@ func benchRelease(tb testing.TB, nImages int, total int64, runs int) {
 		curl.cpu = curl.cpu + c.cpu
 		releaseWalls, curlWalls = append(releaseWalls, r.wall), append(curlWalls, c.wall)
 		requests = fmt.Sprintf("nixpush %s; curl %s", methods(regs[0].Requests(0)), methods(regs[1].Requests(0)))
+		if run == runs-1 {
+			// A warm re-run, as a fresh CI runner does it: the registry
+			// has everything, HOME and the blob-info cache are new.
+			mark := regs[0].Mark()
+			w := runNixpush(tb, "push", "-q", "--dest-tls-verify=false", "--plan", planFile)
+			warm = regs[0].Requests(mark)
+			warmWall = w.wall
+		}
 		stopRegistries(tb, regs)
 	}
 
@@ -205,6 +215,19 @@ func benchRelease(tb testing.TB, nImages int, total int64, runs int) {
 			registry.DefaultParallel, size, up.Blobs, mib(up.Bytes), report.Totals.Mounted.Blobs, release.rssMiB,
 			release.cpu.Seconds()/float64(runs), releaseReg.Seconds()/float64(runs), curl.cpu.Seconds()/float64(runs), curlReg.Seconds()/float64(runs)))
 	fmt.Printf("release-%d-images-requests: %s\n", nImages, requests)
+	perRepo := map[string]int{}
+	for _, q := range warm {
+		if repo, _, ok := strings.Cut(strings.TrimPrefix(q.Path, "/v2/"), "/"); ok {
+			perRepo[repo]++
+		}
+	}
+	// Each repository's client also pings /v2/, which names no repository.
+	perRepoAll := float64(len(warm)) / float64(max(1, len(perRepo)))
+	fmt.Printf("release-%d-images-warm-rerun: nixpush %d requests in %.3f s over %d repositories, %.1f per repository with its GET /v2/ (target <= 3): %s\n",
+		nImages, len(warm), warmWall.Seconds(), len(perRepo), perRepoAll, methods(warm))
+	if len(perRepo) != nImages || perRepoAll > 3 {
+		tb.Errorf("a warm re-run of the release made %d requests to %d repositories, more than 3 per repository", len(warm), len(perRepo))
+	}
 	result(fmt.Sprintf("release-%d-images-vs-one-by-one", nImages), median(releaseWalls), oneByOne,
 		fmt.Sprintf("nixpush copy of each image in turn; %s", size))
 	result(fmt.Sprintf("release-%d-images-vs-one-by-one-mount-from", nImages), median(releaseWalls), mounting,

@@ -16,6 +16,9 @@ type TCPProxy struct {
 	// Delay holds back each chunk of every response by this long: a
 	// registry that far away.
 	Delay time.Duration
+	// Accepted, when set, counts the connections accepted (dropped ones
+	// included).
+	Accepted *atomic.Int32
 }
 
 // StartTCPProxy forwards TCP connections on 127.0.0.1 to upstream
@@ -29,7 +32,10 @@ func StartTCPProxy(t testing.TB, upstream string, p TCPProxy) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	var accepted atomic.Int32
+	accepted := p.Accepted
+	if accepted == nil {
+		accepted = new(atomic.Int32)
+	}
 	go func() {
 		for {
 			c, err := l.Accept()

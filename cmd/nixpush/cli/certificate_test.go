@@ -1,47 +1,12 @@
 package cli_test
 
 import (
-	"io"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/nixpush/nixpush/internal/testenv"
 )
-
-// countConnections forwards TCP connections from a new 127.0.0.1 port to
-// upstream and counts them; TLS passes through untouched. It returns the
-// port's "127.0.0.1:PORT" and the count.
-func countConnections(t *testing.T, upstream string) (string, *atomic.Int32) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	var n atomic.Int32
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			n.Add(1)
-			go func() {
-				defer c.Close()
-				u, err := net.Dial("tcp", upstream)
-				if err != nil {
-					return
-				}
-				defer u.Close()
-				go io.Copy(u, c) //nolint:errcheck // ends with the connection
-				io.Copy(c, u)    //nolint:errcheck // ends with the connection
-			}()
-		}
-	}()
-	return l.Addr().String(), &n
-}
 
 // TestUntrustedCertificateFailsFast: a registry whose certificate the
 // client does not trust (here: a certificate directory without its CA)
@@ -63,7 +28,8 @@ func TestUntrustedCertificateFailsFast(t *testing.T) {
 		{"copy", []string{"copy", untrusting, creds, "--retry-times=3", "--retry-delay=10ms", "nix:" + desc}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			host, conns := countConnections(t, reg.Host)
+			conns := new(atomic.Int32)
+			host := testenv.StartTCPProxy(t, reg.Host, testenv.TCPProxy{Accepted: conns})
 			r := run(t, bin, nil, append(c.args, "docker://"+host+"/cert/app:v1")...)
 			if r.err == nil {
 				t.Fatalf("%s succeeded against an untrusted certificate", c.name)
