@@ -11,11 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/nixpush/nixpush/internal/testenv"
 )
 
 // withLayers makes the example's layers n copies of its first layer, each
@@ -197,20 +198,8 @@ func TestLayerFileTooManyLayers(t *testing.T) {
 // TestReadSpecialFiles: a description or layer file that is a device, a
 // FIFO, a directory or too big is refused at once, naming the file.
 func TestReadSpecialFiles(t *testing.T) {
+	fifo, big := testenv.UntrustedFiles(t, MaxFileSize+1)
 	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo.json")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	big := filepath.Join(dir, "big.json")
-	f, err := os.Create(big)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(MaxFileSize + 1); err != nil { // sparse: no disk used
-		t.Fatal(err)
-	}
-	f.Close()
 	read := map[string]func(string) error{
 		"ReadFile":      func(n string) error { _, err := ReadFile(n); return err },
 		"ReadLayerFile": func(n string) error { _, err := ReadLayerFile(n); return err },

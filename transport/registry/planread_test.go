@@ -2,12 +2,11 @@ package registry
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nixpush/nixpush/internal/testenv"
 
 	"github.com/nixpush/nixpush/internal/jsonfield"
 )
@@ -40,18 +39,7 @@ func TestParsePlanErrorsNamePath(t *testing.T) {
 // TestReadPlanSpecialFiles: a plan that is a device, a FIFO or too big is
 // refused at once, naming the file.
 func TestReadPlanSpecialFiles(t *testing.T) {
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "plan.fifo")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	big := filepath.Join(dir, "big.json")
-	if err := os.WriteFile(big, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(big, MaxPlanSize+1); err != nil { // sparse
-		t.Fatal(err)
-	}
+	fifo, big := testenv.UntrustedFiles(t, MaxPlanSize+1)
 	for _, c := range []struct {
 		file string
 		is   error

@@ -7,9 +7,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nixpush/nixpush/internal/testenv"
 )
 
 // runCapped runs nixpush like run, under a 30-second deadline and a 2 GiB
@@ -36,20 +37,8 @@ func runCapped(t *testing.T, bin string, args ...string) result {
 // hanging or dying with "fatal error: out of memory".
 func TestUntrustedFiles(t *testing.T) {
 	bin := buildNixpush(t)
+	fifo, big := testenv.UntrustedFiles(t, 1<<30) // over every limit
 	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo.json")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	big := filepath.Join(dir, "big.json")
-	f, err := os.Create(big)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(1 << 30); err != nil { // sparse: over every limit, no disk used
-		t.Fatal(err)
-	}
-	f.Close()
 	files := []struct{ name, file, want string }{
 		{"device", "/dev/zero", "/dev/zero: not a regular file (a character device)"},
 		{"FIFO", fifo, fifo + ": not a regular file (a FIFO)"},
