@@ -12,14 +12,70 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// Digest streams the layer once through sha256 and returns its digest and
-// size in bytes.
+// Sums is what a layer hashes to.
+type Sums struct {
+	// DiffID is the sha256 of the tar.
+	DiffID digest.Digest
+	// Digest and Size are those of the blob: the tar, or the compressed
+	// tar when the Spec has Compression.
+	Digest digest.Digest
+	Size   int64
+}
+
+// Sum streams the layer once, through sha256 for the tar's digest and,
+// when it is compressed, through the compressor into a second sha256 and a
+// byte count for the blob's.
+func Sum(ctx context.Context, s Spec, opts ...Option) (Sums, error) {
+	tar := newCounter(0)
+	blob := tar
+	if s.Compression != nil {
+		blob = newCounter(0)
+	}
+	if err := writeBlob(ctx, tar, blob, s, opts); err != nil {
+		return Sums{}, err
+	}
+	return Sums{DiffID: tar.digest(), Digest: blob.digest(), Size: blob.n}, nil
+}
+
+// Digest streams the layer once and returns its blob's digest and size in
+// bytes (the tar's, unless the Spec has Compression).
 func Digest(ctx context.Context, s Spec, opts ...Option) (digest.Digest, int64, error) {
-	h := newCounter(0)
-	if err := Write(ctx, h, s, opts...); err != nil {
+	sums, err := Sum(ctx, s, opts...)
+	if err != nil {
 		return "", 0, err
 	}
-	return h.digest(), h.n, nil
+	return sums.Digest, sums.Size, nil
+}
+
+// writeBlob writes the layer's tar to tar (which may be nil) and its blob
+// to blob: the same writer for an uncompressed layer, the compressed tar
+// otherwise.
+func writeBlob(ctx context.Context, tar, blob io.Writer, s Spec, opts []Option) error {
+	if s.Compression == nil {
+		if tar != nil && tar != blob {
+			blob = io.MultiWriter(tar, blob)
+		}
+		return Write(ctx, blob, s, opts...)
+	}
+	if err := s.Compression.Validate(); err != nil {
+		return fmt.Errorf("layer spec: compression.%w", err)
+	}
+	zw, err := newCompressor(blob, s.Compression)
+	if err != nil {
+		return err
+	}
+	w := io.Writer(zw)
+	if tar != nil {
+		w = io.MultiWriter(tar, zw)
+	}
+	if err := Write(ctx, w, s, opts...); err != nil {
+		zw.Close()
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("finishing the %s stream: %w", s.Compression.Algorithm, err)
+	}
+	return nil
 }
 
 // Verify re-streams the layer and compares it with the recorded digest and
@@ -35,7 +91,8 @@ func Verify(ctx context.Context, s Spec, want digest.Digest, size int64, opts ..
 	return mismatch(ctx, s, want, got, size, n, opts)
 }
 
-// Open streams the layer through a pipe, for callers that want a reader.
+// Open streams the layer's blob through a pipe, for callers that want a
+// reader.
 // Its bytes are hashed as they pass: if they differ from want and size, the
 // reader ends with a *MismatchError instead of io.EOF, and it stops as soon
 // as the layer runs past size. Close stops the stream early.
@@ -61,9 +118,9 @@ func open(ctx context.Context, s Spec, want digest.Digest, size int64, hashed bo
 		if !hashed {
 			h.Hash = nil
 		}
-		err := Write(ctx, io.MultiWriter(h, pw), s, opts...)
+		err := writeBlob(ctx, nil, io.MultiWriter(h, pw), s, opts)
 		switch {
-		case errors.Is(err, errTooLong):
+		case h.tooLong:
 			err = mismatch(ctx, s, want, "", size, h.n, opts)
 		case err != nil:
 		case hashed && (h.digest() != want || h.n != size):
@@ -131,6 +188,7 @@ var errTooLong = errors.New("layer longer than recorded")
 type counter struct {
 	hash.Hash
 	n, limit int64
+	tooLong  bool // more than limit bytes arrived
 }
 
 func newCounter(limit int64) *counter { return &counter{Hash: sha256.New(), limit: limit} }
@@ -138,6 +196,7 @@ func newCounter(limit int64) *counter { return &counter{Hash: sha256.New(), limi
 func (c *counter) Write(p []byte) (int, error) {
 	c.n += int64(len(p))
 	if c.limit > 0 && c.n > c.limit {
+		c.tooLong = true
 		return 0, errTooLong
 	}
 	if c.Hash == nil {

@@ -2,6 +2,7 @@ package layers
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -100,6 +101,8 @@ func materialize(t *testing.T, h host) string {
 			err = os.WriteFile(p, []byte(e.arg), mode)
 		case "link":
 			err = os.Symlink(e.arg, p)
+		case "gen":
+			err = os.WriteFile(p, generated(e.arg), 0o666)
 		default:
 			t.Fatalf("testdata/store.txt: unknown kind %q", e.kind)
 		}
@@ -117,4 +120,31 @@ const (
 	fxEnv    = StoreDir + "/0000000000000000000000000000000c-env"
 	fxEnv2   = StoreDir + "/0000000000000000000000000000000d-env2"
 	fxClash  = StoreDir + "/0000000000000000000000000000000f-clash"
+	fxBig    = StoreDir + "/0000000000000000000000000000000g-big"
 )
+
+// generated returns the contents of a "gen" fixture file: a few MiB, half
+// text that compresses well and half bytes that do not, so that a
+// compressor works through many blocks and windows. The bytes are fixed by
+// the argument alone.
+func generated(arg string) []byte {
+	n, err := strconv.Atoi(arg)
+	if err != nil {
+		panic("testdata/store.txt: gen wants a size: " + arg)
+	}
+	out := make([]byte, 0, n)
+	x := uint32(2463534242)
+	for i := 0; len(out) < n; i++ {
+		if (i/4096)%2 == 0 {
+			out = append(out, fmt.Sprintf("line %d of a generated file that compresses well\n", i)...)
+			continue
+		}
+		for j := 0; j < 64; j++ { // xorshift32: incompressible, deterministic
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			out = append(out, byte(x))
+		}
+	}
+	return out[:n]
+}

@@ -38,6 +38,22 @@ var goldenCases = []struct {
 		},
 	}},
 	{"mtime", Spec{Paths: []Path{{Path: fxTree}}, MTime: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)}},
+	// Compressed blobs (CompressionFormatVersion 1): the tar of "big" or
+	// "copy-to-root", through each encoder at its default and another level.
+	{"big", Spec{Paths: []Path{{Path: fxBig}}}},
+	{"big-zstd", Spec{Paths: []Path{{Path: fxBig}}, Compression: &Compression{Algorithm: Zstd}}},
+	{"big-zstd-19", Spec{Paths: []Path{{Path: fxBig}}, Compression: &Compression{Algorithm: Zstd, Level: 19}}},
+	{"big-zstd-1", Spec{Paths: []Path{{Path: fxBig}}, Compression: &Compression{Algorithm: Zstd, Level: 1}}},
+	{"big-gzip", Spec{Paths: []Path{{Path: fxBig}}, Compression: &Compression{Algorithm: Gzip}}},
+	{"big-gzip-9", Spec{Paths: []Path{{Path: fxBig}}, Compression: &Compression{Algorithm: Gzip, Level: 9}}},
+	{"copy-to-root-zstd", Spec{Paths: []Path{
+		{Path: fxTree}, {Path: fxSingle},
+		{Path: fxEnv, Rewrite: "/"}, {Path: fxEnv2, Rewrite: "/"},
+	}, Compression: &Compression{Algorithm: Zstd}}},
+	{"copy-to-root-gzip", Spec{Paths: []Path{
+		{Path: fxTree}, {Path: fxSingle},
+		{Path: fxEnv, Rewrite: "/"}, {Path: fxEnv2, Rewrite: "/"},
+	}, Compression: &Compression{Algorithm: Gzip}}},
 }
 
 const goldenFile = "testdata/golden.txt"

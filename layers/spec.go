@@ -29,6 +29,9 @@ type Spec struct {
 	Perms []Perm `json:"perms,omitempty"`
 	// MTime is written on every entry.
 	MTime time.Time `json:"mtime"`
+	// Compression, when set, compresses the tar into the layer's blob;
+	// the blob is the tar itself without it.
+	Compression *Compression `json:"compression,omitempty"`
 }
 
 // Path is one store path in a layer.
@@ -83,6 +86,11 @@ func (s Spec) Validate() error {
 	for i, r := range s.Perms {
 		if _, err := r.compile(); err != nil {
 			return fmt.Errorf("perms[%d].%w", i, err)
+		}
+	}
+	if s.Compression != nil {
+		if err := s.Compression.Validate(); err != nil {
+			return fmt.Errorf("compression.%w", err)
 		}
 	}
 	return nil
