@@ -39,6 +39,9 @@ type Attrs struct {
 	MTime string `json:"mtime"`
 	// Metadata is the history of computed layers (buildLayer).
 	Metadata Metadata `json:"metadata"`
+	// Compression compresses computed layers (nil: uncompressed); it is
+	// decoded strictly.
+	Compression *layers.Compression `json:"compression"`
 
 	// ImageName and ImageTag are the image's name and, when set
 	// explicitly, tag (buildImage).
@@ -72,7 +75,7 @@ func ReadAttrs(name string) (*Attrs, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := strictPerms(raw); err != nil {
+	if err := strictParts(raw); err != nil {
 		return nil, fmt.Errorf("structured attributes %s: %w", name, err)
 	}
 	return &a, nil
@@ -87,24 +90,40 @@ func ParseAttrs(b []byte) (*Attrs, error) {
 	if a.Outputs.Out == "" {
 		return nil, fmt.Errorf("outputs.out: missing")
 	}
-	if err := strictPerms(b); err != nil {
+	if err := strictParts(b); err != nil {
 		return nil, err
 	}
 	return &a, nil
 }
 
-// strictPerms decodes "perms" again, rejecting unknown fields: a
+// strictParts decodes "perms" and "compression" again, rejecting unknown
+// fields and checking the compression: a
 // misspelt "mdoe" must fail the build, not be ignored. The other
 // attributes hold everything else of the derivation and cannot be strict.
-func strictPerms(b []byte) error {
+func strictParts(b []byte) error {
 	var raw struct {
-		Perms json.RawMessage `json:"perms"`
+		Perms       json.RawMessage `json:"perms"`
+		Compression json.RawMessage `json:"compression"`
 	}
-	if err := jsonfield.Lenient(b, &raw); err != nil || len(raw.Perms) == 0 {
+	if err := jsonfield.Lenient(b, &raw); err != nil {
 		return err
 	}
-	var perms []layers.Perm
-	return jsonfield.Prefix("perms", jsonfield.Strict(raw.Perms, &perms))
+	if len(raw.Perms) > 0 {
+		var perms []layers.Perm
+		if err := jsonfield.Prefix("perms", jsonfield.Strict(raw.Perms, &perms)); err != nil {
+			return err
+		}
+	}
+	if len(raw.Compression) > 0 && string(raw.Compression) != "null" {
+		var c layers.Compression
+		if err := jsonfield.Prefix("compression", jsonfield.Strict(raw.Compression, &c)); err != nil {
+			return err
+		}
+		if err := c.Validate(); err != nil {
+			return fmt.Errorf("compression.%w", err)
+		}
+	}
+	return nil
 }
 
 // graph parses the closure graph.

@@ -74,7 +74,7 @@ func BuildLayerFile(ctx context.Context, a *Attrs, opts ...Option) (*description
 	if len(ls) == 0 {
 		return nil, fmt.Errorf("buildLayer: nothing to put in a layer (deps, copyToRoot and layers are empty)")
 	}
-	return &description.LayerFile{Version: description.Version, Layers: ls}, nil
+	return &description.LayerFile{Version: description.NeededVersion(ls), Layers: ls}, nil
 }
 
 // tagRe is the OCI distribution spec's tag grammar.
@@ -116,7 +116,7 @@ func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 		return nil, err
 	}
 	img := &description.Image{
-		Version:      description.Version,
+		Version:      description.NeededVersion(ls),
 		Name:         a.ImageName,
 		Architecture: a.Architecture,
 		OS:           a.OS,
@@ -173,12 +173,16 @@ func build(ctx context.Context, a *Attrs, g *closure.Graph, deps []string, h des
 	if err != nil {
 		return nil, err
 	}
-	return hashAll(ctx, plan, h, o)
+	return hashAll(ctx, plan, h, a.Compression, o)
 }
 
 // hashAll hashes the layers that need it, o.concurrency at a time, and
-// returns the descriptions of all layers in plan order.
-func hashAll(ctx context.Context, plan []layering.Layer, h description.History, o options) ([]description.Layer, error) {
+// returns the descriptions of all layers in plan order. New layers are
+// compressed as comp says (nil: not at all); a layer of a buildLayer keeps
+// its own compression. Each layer's tar is written once, through sha256
+// for its diffID and, when compressed, through the compressor into a
+// second sha256 for its digest.
+func hashAll(ctx context.Context, plan []layering.Layer, h description.History, comp *layers.Compression, o options) ([]description.Layer, error) {
 	out := make([]description.Layer, len(plan))
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.SetLimit(o.concurrency)
@@ -191,20 +195,23 @@ func hashAll(ctx context.Context, plan []layering.Layer, h description.History, 
 		if l.Source != nil {
 			hist = l.Source.History
 		}
+		if l.Source == nil {
+			l.Spec.Compression = comp
+		}
 		eg.Go(func() error {
 			if err := l.Spec.Validate(); err != nil {
 				return fmt.Errorf("layer %d (%s): %w", i, describe(l.Spec), err)
 			}
-			d, n, err := layers.Digest(ctx, l.Spec, o.layerOpts()...)
+			sums, err := layers.Sum(ctx, l.Spec, o.layerOpts()...)
 			if err != nil {
 				return fmt.Errorf("hashing layer %d (%s): %w", i, describe(l.Spec), err)
 			}
 			out[i] = description.Layer{
 				Spec:      l.Spec,
-				Digest:    d,
-				Size:      n,
-				DiffID:    d,
-				MediaType: description.MediaTypeLayer,
+				Digest:    sums.Digest,
+				Size:      sums.Size,
+				DiffID:    sums.DiffID,
+				MediaType: description.LayerMediaType(l.Spec.Compression),
 				History:   hist,
 			}
 			return nil

@@ -300,3 +300,43 @@ func TestReadAttrsErrors(t *testing.T) {
 		t.Errorf("bad type: %v", err)
 	}
 }
+
+// TestBuildImageCompressed: with compression, every computed layer is
+// compressed, its diffID is its tar's sha256 and its digest the blob's, the
+// description is version 2 and its media types say so; without, version 1.
+func TestBuildImageCompressed(t *testing.T) {
+	root := fixtureStore(t)
+	for _, c := range []*layers.Compression{nil, {Algorithm: layers.Zstd}, {Algorithm: layers.Gzip, Level: 9}} {
+		a, err := ReadAttrs(attrsFile(t, "image.attrs.json", "/unused"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Compression = c
+		img, err := BuildImage(context.Background(), a, WithRoot(root))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantVersion := 1
+		if c != nil {
+			wantVersion = 2
+		}
+		if img.Version != wantVersion {
+			t.Errorf("%+v: version %d, want %d", c, img.Version, wantVersion)
+		}
+		checkDigests(t, root, img.Layers)
+		for i, l := range img.Layers {
+			if !reflect.DeepEqual(l.Compression, c) || l.MediaType != description.LayerMediaType(c) {
+				t.Errorf("%+v: layer %d: compression %+v, media type %s", c, i, l.Compression, l.MediaType)
+			}
+			plain := l.Spec
+			plain.Compression = nil
+			tarDigest, _, err := layers.Digest(context.Background(), plain, layers.WithRoot(root))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.DiffID != tarDigest || (c != nil) == (l.DiffID == l.Digest) {
+				t.Errorf("%+v: layer %d: diffID %s, digest %s, tar %s", c, i, l.DiffID, l.Digest, tarDigest)
+			}
+		}
+	}
+}

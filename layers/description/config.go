@@ -32,8 +32,9 @@ func (img *Image) OCIConfig() ocispec.Image {
 		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: make([]digest.Digest, len(img.Layers))},
 	}
 	for i, l := range img.Layers {
-		// Layers are uncompressed: the diff ID is the layer digest.
-		c.RootFS.DiffIDs[i] = l.Digest
+		// The diff ID is the uncompressed tar's digest: the layer digest
+		// itself unless the layer is compressed.
+		c.RootFS.DiffIDs[i] = l.DiffID
 		c.History = append(c.History, ocispec.History{
 			Created:   &created,
 			CreatedBy: l.History.CreatedBy,

@@ -14,12 +14,52 @@ import (
 	"github.com/nixpush/nixpush/layers"
 )
 
-// Version is the only description version this build reads and writes.
-const Version = 1
+// Description versions. A description is written with the lowest version
+// that holds every feature it uses (NeededVersion), so that a build that
+// uses no new feature stays readable by an older nixpush; each version adds
+// optional features to the one before:
+//   - 1: uncompressed tar layers of store paths.
+//   - 2: compressed layers (a layer's "compression": zstd or gzip).
+//
+// A later feature (blob layers, indexes, SBOMs) comes as a next version
+// the same way.
+const (
+	// Version is the newest description version this build reads and
+	// writes.
+	Version = 2
+	// MinVersion is the oldest it reads.
+	MinVersion = 1
+)
 
-// MediaTypeLayer is the media type of every layer nixpush writes: an
-// uncompressed tar, so its digest is known at build time and never changes
-// on the way to a registry.
+// MediaTypes of compressed layers, by layers.Compression algorithm.
+var compressedMediaTypes = map[string]string{
+	layers.Zstd: ocispec.MediaTypeImageLayerZstd,
+	layers.Gzip: ocispec.MediaTypeImageLayerGzip,
+}
+
+// LayerMediaType is the media type of a layer compressed as c (nil:
+// uncompressed).
+func LayerMediaType(c *layers.Compression) string {
+	if c == nil {
+		return MediaTypeLayer
+	}
+	return compressedMediaTypes[c.Algorithm]
+}
+
+// NeededVersion is the lowest description version holding ls.
+func NeededVersion(ls []Layer) int {
+	for _, l := range ls {
+		if l.Compression != nil {
+			return 2
+		}
+	}
+	return MinVersion
+}
+
+// MediaTypeLayer is the media type of an uncompressed layer. A compressed
+// one's (LayerMediaType) is known at build time too: its digest is of the
+// compressed bytes, which depend only on the tar, the algorithm and the
+// level, and never change on the way to a registry.
 const MediaTypeLayer = ocispec.MediaTypeImageLayer
 
 // Image is an image description: everything needed to serve the image's
@@ -111,7 +151,7 @@ func ReadLayerFile(name string) (*LayerFile, error) {
 	if err := decode(b, &lf); err != nil {
 		return nil, fmt.Errorf("layer file %s: %w", name, err)
 	}
-	if err := checkVersion(lf.Version); err != nil {
+	if err := checkVersion(lf.Version, lf.Layers); err != nil {
 		return nil, fmt.Errorf("layer file %s: %w", name, err)
 	}
 	if len(lf.Layers) > MaxLayers {
@@ -142,13 +182,17 @@ func Marshal(v any) ([]byte, error) {
 // in a hand-written description is caught, not ignored.
 func decode(b []byte, v any) error { return jsonfield.Strict(b, v) }
 
-func checkVersion(v int) error {
-	switch v {
-	case Version:
-		return nil
-	case 0:
+// checkVersion checks a document's version against this build's and
+// against what its layers use.
+func checkVersion(v int, ls []Layer) error {
+	switch {
+	case v == 0:
 		return fmt.Errorf("version: missing")
-	default:
-		return fmt.Errorf("version: %w %d (this nixpush reads version %d)", ErrVersion, v, Version)
+	case v < MinVersion || v > Version:
+		return fmt.Errorf("version: %w %d (this nixpush reads versions %d to %d)", ErrVersion, v, MinVersion, Version)
 	}
+	if need := NeededVersion(ls); need > v {
+		return fmt.Errorf("version: %d, but its layers use features of version %d (compression)", v, need)
+	}
+	return nil
 }

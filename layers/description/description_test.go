@@ -69,7 +69,25 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"not JSON", []byte("{"), "malformed JSON"},
 		{"trailing data", append(example(t), []byte("{}")...), "after the top-level value"},
-		{"unknown version", edit(t, func(m map[string]any) { m["version"] = 2 }), "version: unsupported description version 2"},
+		{"unknown version", edit(t, func(m map[string]any) { m["version"] = 3 }), "version: unsupported description version 3 (this nixpush reads versions 1 to 2)"},
+		{"compression in version 1", edit(t, func(m map[string]any) {
+			l := m["layers"].([]any)[0].(map[string]any)
+			l["compression"] = map[string]any{"algorithm": "zstd"}
+			l["mediaType"] = "application/vnd.oci.image.layer.v1.tar+zstd"
+		}), "version: 1, but its layers use features of version 2 (compression)"},
+		{"compressed layer with a tar media type", edit(t, func(m map[string]any) {
+			m["version"] = 2
+			l := m["layers"].([]any)[0].(map[string]any)
+			l["compression"] = map[string]any{"algorithm": "gzip"}
+		}), `layers[0].mediaType: "application/vnd.oci.image.layer.v1.tar", want "application/vnd.oci.image.layer.v1.tar+gzip"`},
+		{"unknown compression", edit(t, func(m map[string]any) {
+			m["version"] = 2
+			l := m["layers"].([]any)[0].(map[string]any)
+			l["compression"] = map[string]any{"algorithm": "xz"}
+		}), `layers[0].compression.algorithm: "xz"`},
+		{"uncompressed layer whose diffID differs", edit(t, func(m map[string]any) {
+			m["layers"].([]any)[0].(map[string]any)["diffID"] = "sha256:" + strings.Repeat("1", 64)
+		}), `layers[0].diffID: sha256:1111`},
 		{"missing version", edit(t, func(m map[string]any) { delete(m, "version") }), "version: missing"},
 		{"unknown field", edit(t, func(m map[string]any) { m["entrypoint"] = "x" }), `entrypoint: unknown field`},
 		{"unknown config field", edit(t, func(m map[string]any) { m["config"].(map[string]any)["Entrypiont"] = []string{"x"} }), `config.Entrypiont: unknown field`},

@@ -77,7 +77,7 @@ func checkDigest(field string, d digest.Digest) error {
 // Validate checks an Image. Errors name the field at fault
 // ("layers[1].paths[0].narHash: …").
 func (img *Image) Validate() error {
-	if err := checkVersion(img.Version); err != nil {
+	if err := checkVersion(img.Version, img.Layers); err != nil {
 		return err
 	}
 	if img.Architecture == "" {
@@ -126,14 +126,19 @@ func (l *Layer) Validate() error {
 	if err := checkDigest("diffID", l.DiffID); err != nil {
 		return err
 	}
-	if l.DiffID != l.Digest {
-		return fmt.Errorf("diffID: %s differs from digest %s, but layers are uncompressed", l.DiffID, l.Digest)
+	if l.Compression == nil && l.DiffID != l.Digest {
+		return fmt.Errorf("diffID: %s differs from digest %s, but the layer is uncompressed", l.DiffID, l.Digest)
 	}
 	if l.Size <= 0 {
 		return fmt.Errorf("size: missing or not positive")
 	}
-	if l.MediaType != MediaTypeLayer {
-		return fmt.Errorf("mediaType: %q, want %q", l.MediaType, MediaTypeLayer)
+	if l.Compression != nil {
+		if err := l.Compression.Validate(); err != nil {
+			return fmt.Errorf("compression.%w", err)
+		}
+	}
+	if want := LayerMediaType(l.Compression); l.MediaType != want {
+		return fmt.Errorf("mediaType: %q, want %q for this layer's compression", l.MediaType, want)
 	}
 	if l.MTime.IsZero() || l.MTime.Before(time.Unix(0, 0)) {
 		return fmt.Errorf("mtime: missing or before 1970")
