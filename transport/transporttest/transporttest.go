@@ -84,18 +84,26 @@ func run(t testing.TB, name string, args ...string) string {
 // Created is the creation time of every test image.
 var Created = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// Layer is a layer to describe: its store paths and perms.
+// Layer is a layer to describe: its store paths and perms, and how its
+// tar is compressed (nil: an uncompressed tar).
 type Layer struct {
-	Paths []layers.Path
-	Perms []layers.Perm
+	Paths       []layers.Path
+	Perms       []layers.Perm
+	Compression *layers.Compression
 }
 
+// Zstd and Gzip are compressions at their default levels, for Layer.
+var (
+	Zstd = &layers.Compression{Algorithm: layers.Zstd}
+	Gzip = &layers.Compression{Algorithm: layers.Gzip}
+)
+
 // Describe makes an image description of ls, hashing each layer with
-// layers.Digest (opts are passed to it, e.g. layers.WithRoot).
+// layers.Sum (opts are passed to it, e.g. layers.WithRoot), written with
+// the lowest version that holds its layers, as the builder writes it.
 func Describe(t testing.TB, name string, config ocispec.ImageConfig, ls []Layer, opts ...layers.Option) *description.Image {
 	t.Helper()
 	img := &description.Image{
-		Version:      description.Version,
 		Name:         name,
 		Tag:          "test",
 		Architecture: "amd64",
@@ -104,17 +112,18 @@ func Describe(t testing.TB, name string, config ocispec.ImageConfig, ls []Layer,
 		Config:       config,
 	}
 	for i, l := range ls {
-		spec := layers.Spec{Paths: l.Paths, Perms: l.Perms, MTime: layers.DefaultMTime}
-		d, size, err := layers.Digest(context.Background(), spec, opts...)
+		spec := layers.Spec{Paths: l.Paths, Perms: l.Perms, MTime: layers.DefaultMTime, Compression: l.Compression}
+		sums, err := layers.Sum(context.Background(), spec, opts...)
 		if err != nil {
 			t.Fatalf("layer %d of %s: %v", i, name, err)
 		}
 		img.Layers = append(img.Layers, description.Layer{
-			Spec: spec, Digest: d, DiffID: d, Size: size,
-			MediaType: description.MediaTypeLayer,
+			Spec: spec, Digest: sums.Digest, DiffID: sums.DiffID, Size: sums.Size,
+			MediaType: description.LayerMediaType(l.Compression),
 			History:   description.History{CreatedBy: "transporttest layer " + strconv.Itoa(i)},
 		})
 	}
+	img.Version = description.NeededVersion(img.Layers)
 	if err := img.Validate(); err != nil {
 		t.Fatalf("description of %s: %v", name, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,7 +96,7 @@ func TestVerifyNixBuiltImage(t *testing.T) {
 func TestVerifyBadInput(t *testing.T) {
 	dir := t.TempDir()
 	future := filepath.Join(dir, "future.json")
-	if err := os.WriteFile(future, []byte(`{"version": 2}`), 0o644); err != nil {
+	if err := os.WriteFile(future, fmt.Appendf(nil, `{"version": %d}`, description.Version+1), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -126,8 +127,8 @@ func TestVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "tar format 1") || !strings.Contains(out, "description version 1") ||
-		layers.FormatVersion != 1 || description.Version != 1 {
+	if !strings.Contains(out, "tar format 1") || !strings.Contains(out, "description version 2") ||
+		layers.FormatVersion != 1 || description.Version != 2 {
 		t.Fatalf("version output: %q", out)
 	}
 }
