@@ -65,7 +65,10 @@ func Copy(ctx context.Context, src, dest string, opts ...Option) (*Result, error
 // retry policy. From nix:, layers and manifest are kept exactly as
 // described (containers/image's PreserveDigests), except for destinations
 // that only take Docker manifests (docker-archive:, docker-daemon:), where
-// the manifest is converted but layers still go unchanged.
+// the manifest is converted: a Docker archive holds uncompressed layers
+// (containers/image decompresses compressed ones; the config, whose diff
+// IDs are the uncompressed tars', is unchanged), the Docker daemon gets
+// layers unchanged and so cannot take zstd ones (ErrCompression).
 func CopyImage(ctx context.Context, src, dest types.ImageReference, opts ...Option) (*Result, error) {
 	o, err := makeOptions(opts)
 	if err != nil {
@@ -97,6 +100,9 @@ func CopyImage(ctx context.Context, src, dest types.ImageReference, opts ...Opti
 	}
 	destSys, err := sideContext(destCfg, dest, o.destDaemonHost)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkDaemonLayers(src, dest); err != nil {
 		return nil, err
 	}
 	for _, end := range []struct {
@@ -280,7 +286,8 @@ func (c *copier) copyOnce(ctx context.Context, src types.ImageReference, srcSys 
 // preserveDigests says whether to forbid containers/image from changing
 // layers or the manifest. It is set for nix: sources, whose digests were
 // computed at build time; destinations that only store Docker manifests
-// need a manifest conversion, which changes no layer.
+// need a manifest conversion, and a Docker archive takes its layers
+// uncompressed.
 func preserveDigests(src, dest types.ImageReference) bool {
 	if src.Transport().Name() != transport.Name {
 		return false

@@ -1,11 +1,15 @@
 package imagecopy
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"go.podman.io/image/v5/types"
+
+	"github.com/nixpush/nixpush/layers"
+	"github.com/nixpush/nixpush/transport"
 )
 
 // defaultDaemonSocket is where containers/image's docker-daemon: transport
@@ -30,6 +34,29 @@ func checkDaemonSocket(ref types.ImageReference, sys *types.SystemContext) error
 	if _, err := os.Stat(socket); err != nil {
 		return fmt.Errorf("%s: no Docker daemon at unix://%s (%w); set --src-daemon-host/--dest-daemon-host or DOCKER_HOST",
 			transports(ref), socket, err)
+	}
+	return nil
+}
+
+// ErrCompression says a destination cannot hold a layer compressed the way
+// the image's description has it.
+var ErrCompression = errors.New("the destination cannot hold a layer of this compression")
+
+// checkDaemonLayers refuses, before any work, a nix: image with a zstd
+// layer bound for the Docker daemon: docker-daemon: takes Docker schema 2
+// images, whose layers are uncompressed or gzip, and containers/image
+// hands it layers as they are (a Docker archive, by contrast, gets them
+// decompressed).
+func checkDaemonLayers(src, dest types.ImageReference) error {
+	nix, ok := src.(*transport.Reference)
+	if !ok || dest.Transport().Name() != "docker-daemon" {
+		return nil
+	}
+	for i, l := range nix.Image().Layers {
+		if l.Compression != nil && l.Compression.Algorithm == layers.Zstd {
+			return fmt.Errorf("copying %s to %s: layers[%d] (%s) is zstd-compressed, and the Docker daemon takes only uncompressed or gzip layers: %w; copy to docker-archive: (layers are decompressed there) and docker load it, or build the image with gzip",
+				transports(src), transports(dest), i, l.Digest, ErrCompression)
+		}
 	}
 	return nil
 }

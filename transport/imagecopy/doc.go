@@ -6,7 +6,11 @@
 // it to.
 //
 // From nix:, layers and manifest are kept exactly as described (no
-// recompression), so every blob's digest is known before any byte is read.
+// recompression; compressed layers stay as built), so every blob's digest
+// is known before any byte is read. The exceptions take Docker manifests
+// only: a Docker archive (docker-archive:) gets its layers decompressed,
+// and the Docker daemon (docker-daemon:), which takes layers unchanged,
+// refuses an image with zstd layers before any work (ErrCompression).
 //
 // CopyImage takes functional options; registries are reached with the
 // settings of transport/registry's Options (WithRegistryOptions for the

@@ -2,13 +2,16 @@ package imagecopy_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/nixpush/nixpush/internal/testenv"
@@ -34,8 +37,21 @@ type fixture struct {
 
 func intp(i int) *int { return &i }
 
-func newFixture(t *testing.T, name string) *fixture {
+// newFixture describes the fixture's three layers uncompressed, or each
+// compressed as c says: one compression for every layer, or one per layer
+// (nil: uncompressed).
+func newFixture(t *testing.T, name string, c ...*layers.Compression) *fixture {
 	t.Helper()
+	cs := make([]*layers.Compression, 3)
+	switch len(c) {
+	case 0:
+	case 1:
+		cs = []*layers.Compression{c[0], c[0], c[0]}
+	case 3:
+		cs = c
+	default:
+		t.Fatalf("newFixture: %d compressions for 3 layers", len(c))
+	}
 	f := &fixture{}
 	f.lib = transporttest.AddStorePath(t, "libnp-fixture", map[string]transporttest.File{
 		"lib/libnp.so":   {Data: strings.Repeat("library bytes\n", 20000)},
@@ -59,9 +75,9 @@ func newFixture(t *testing.T, name string) *fixture {
 		Env:        []string{"PATH=/bin"},
 		Labels:     map[string]string{"b": "2", "a": "1"},
 	}, []transporttest.Layer{
-		{Paths: []layers.Path{f.lib}},
-		{Paths: []layers.Path{f.app}, Perms: []layers.Perm{f.appPerm}},
-		{Paths: []layers.Path{root}, Perms: []layers.Perm{{Path: f.root.Path, Regex: "/tmp", Mode: "1777"}}},
+		{Paths: []layers.Path{f.lib}, Compression: cs[0]},
+		{Paths: []layers.Path{f.app}, Perms: []layers.Perm{f.appPerm}, Compression: cs[1]},
+		{Paths: []layers.Path{root}, Perms: []layers.Perm{{Path: f.root.Path, Regex: "/tmp", Mode: "1777"}}, Compression: cs[2]},
 	})
 	f.path = transporttest.Write(t, f.img)
 	return f
@@ -216,5 +232,81 @@ func compareTree(t *testing.T, src, dst string, override map[string]ownerMode, s
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// unpackLayout unpacks the image dir:tag of an OCI layout with umoci and
+// returns its root file system, after checking each layer against its
+// config diff ID: decompressed by the zstd or gzip program, its sha256 must
+// be the diff ID. umoci 0.4.7 cannot read zstd layers: an image with any is
+// first recompressed to gzip by skopeo (containers/image's zstd decoder,
+// which podman uses too).
+func unpackLayout(t *testing.T, dir, tag string) string {
+	t.Helper()
+	var index ocispec.Index
+	readJSON(t, filepath.Join(dir, "index.json"), &index)
+	var man ocispec.Manifest
+	for _, d := range index.Manifests {
+		if d.Annotations[ocispec.AnnotationRefName] == tag {
+			readJSON(t, blobPath(dir, d.Digest), &man)
+		}
+	}
+	if len(man.Layers) == 0 {
+		t.Fatalf("%s: no image tagged %s", dir, tag)
+	}
+	var cfg ocispec.Image
+	readJSON(t, blobPath(dir, man.Config.Digest), &cfg)
+	if len(cfg.RootFS.DiffIDs) != len(man.Layers) {
+		t.Fatalf("%s: %d diff IDs for %d layers", dir, len(cfg.RootFS.DiffIDs), len(man.Layers))
+	}
+	zstd := false
+	for i, l := range man.Layers {
+		var args []string
+		switch l.MediaType {
+		case ocispec.MediaTypeImageLayerZstd:
+			zstd = true
+			args = []string{testenv.Tool(t, "zstd"), "-dc"}
+		case ocispec.MediaTypeImageLayerGzip:
+			args = []string{testenv.Tool(t, "gzip"), "-dc"}
+		case ocispec.MediaTypeImageLayer:
+			args = []string{testenv.Tool(t, "cat")}
+		default:
+			t.Fatalf("layer %d: media type %s", i, l.MediaType)
+		}
+		cmd := exec.Command(args[0], append(args[1:], blobPath(dir, l.Digest))...)
+		h := sha256.New()
+		var stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = h, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("layer %d: %v: %v\n%s", i, args, err, stderr.String())
+		}
+		if got := digest.NewDigest(digest.SHA256, h); got != cfg.RootFS.DiffIDs[i] {
+			t.Errorf("layer %d (%s): %s gives a tar of %s, the config's diff ID is %s", i, l.MediaType, args[0], got, cfg.RootFS.DiffIDs[i])
+		}
+	}
+	if zstd {
+		gz := filepath.Join(t.TempDir(), "gzip")
+		testenv.Skopeo(t, "copy", "--dest-compress-format", "gzip", "oci:"+dir+":"+tag, "oci:"+gz+":"+tag)
+		dir = gz
+	}
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	if out, err := exec.Command(testenv.Tool(t, "umoci"), "unpack", "--image", dir+":"+tag, bundle).CombinedOutput(); err != nil {
+		t.Fatalf("umoci unpack: %v\n%s", err, out)
+	}
+	return filepath.Join(bundle, "rootfs")
+}
+
+func blobPath(layout string, d digest.Digest) string {
+	return filepath.Join(layout, "blobs", d.Algorithm().String(), d.Encoded())
+}
+
+func readJSON(t *testing.T, name string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
 }

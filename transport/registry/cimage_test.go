@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/pkg/blobinfocache/memory"
@@ -42,39 +43,45 @@ func dest(t *testing.T, host, repo string) types.ImageDestination {
 // TestMountCandidates: a blob-info cache from MountCandidates makes
 // TryReusingBlob mount from the repository it names (so recordCompressor
 // still seeds the cache), and reusedByMount tells that mount from a blob
-// found in place.
+// found in place; for uncompressed, zstd and gzip layers alike
+// (compressorName gives containers/image a compression it accepts for
+// each).
 func TestMountCandidates(t *testing.T) {
 	reg := testenv.StartInProcessRegistry(t)
 	ctx := context.Background()
-	data := "blob bytes"
-	info := types.BlobInfo{Digest: digest.FromString(data), Size: int64(len(data)), MediaType: "application/vnd.oci.image.layer.v1.tar"}
-	if _, err := dest(t, reg.Host, "home").PutBlob(ctx, strings.NewReader(data), info, memory.New(), false); err != nil {
-		t.Fatal(err)
-	}
-	home, err := reference.ParseNormalizedNamed(reg.Host + "/home")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache, err := MountCandidates([]reference.Named{home}, []types.BlobInfo{info})
-	if err != nil {
-		t.Fatalf("MountCandidates: %v; containers/image changed its blob-info cache (RecordDigestCompressorData)", err)
-	}
-	d := dest(t, reg.Host, "other")
-	mark := reg.Mark()
-	ok, got, err := d.TryReusingBlob(ctx, info, cache, false)
-	if err != nil || !ok || !reusedByMount(got) || got.Size != info.Size {
-		t.Fatalf("TryReusingBlob from home: %v, %+v, %v; want a mount", ok, got, err)
-	}
-	mounted := false
-	for _, q := range reg.Requests(mark) {
-		mounted = mounted || (q.Method == http.MethodPost && strings.Contains(q.Path, "mount=") && strings.Contains(q.Path, "from=home") && q.Status == http.StatusCreated)
-	}
-	if !mounted {
-		t.Errorf("no mount from home; requests: %v", reg.Requests(mark))
-	}
-	ok, got, err = d.TryReusingBlob(ctx, info, cache, false)
-	if err != nil || !ok || reusedByMount(got) {
-		t.Errorf("TryReusingBlob of a blob in place: %v, %+v, %v; want it found, not mounted", ok, got, err)
+	for _, mediaType := range []string{ocispec.MediaTypeImageLayer, ocispec.MediaTypeImageLayerZstd, ocispec.MediaTypeImageLayerGzip} {
+		t.Run(mediaType, func(t *testing.T) {
+			data := "blob bytes of " + mediaType
+			info := types.BlobInfo{Digest: digest.FromString(data), Size: int64(len(data)), MediaType: mediaType}
+			if _, err := dest(t, reg.Host, "home").PutBlob(ctx, strings.NewReader(data), info, memory.New(), false); err != nil {
+				t.Fatal(err)
+			}
+			home, err := reference.ParseNormalizedNamed(reg.Host + "/home")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cache, err := MountCandidates([]reference.Named{home}, []types.BlobInfo{info})
+			if err != nil {
+				t.Fatalf("MountCandidates: %v; containers/image changed its blob-info cache (RecordDigestCompressorData)", err)
+			}
+			d := dest(t, reg.Host, "other")
+			mark := reg.Mark()
+			ok, got, err := d.TryReusingBlob(ctx, info, cache, false)
+			if err != nil || !ok || !reusedByMount(got) || got.Size != info.Size {
+				t.Fatalf("TryReusingBlob from home: %v, %+v, %v; want a mount", ok, got, err)
+			}
+			mounted := false
+			for _, q := range reg.Requests(mark) {
+				mounted = mounted || (q.Method == http.MethodPost && strings.Contains(q.Path, "mount=") && strings.Contains(q.Path, info.Digest.Encoded()) && strings.Contains(q.Path, "from=home") && q.Status == http.StatusCreated)
+			}
+			if !mounted {
+				t.Errorf("no mount from home; requests: %v", reg.Requests(mark))
+			}
+			ok, got, err = d.TryReusingBlob(ctx, info, cache, false)
+			if err != nil || !ok || reusedByMount(got) {
+				t.Errorf("TryReusingBlob of a blob in place: %v, %+v, %v; want it found, not mounted", ok, got, err)
+			}
+		})
 	}
 }
 
