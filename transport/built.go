@@ -112,7 +112,8 @@ func (b *Built) Name(bl Blob) string {
 }
 
 // Open returns the contents of the blob d and its size: the config from
-// memory, or a layer's tar streamed from the store. A layer is hashed as it
+// memory, or a layer's blob streamed from the store: its tar, compressed
+// on the fly when the layer is compressed. A layer's blob is hashed as it
 // streams: if its bytes do not end with the described digest and size, its
 // last Read returns a *description.LayerError wrapping a
 // *layers.MismatchError (naming the store paths that changed) instead of

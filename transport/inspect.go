@@ -9,6 +9,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/nixpush/nixpush/layers"
 )
 
 // Info is what `nixpush inspect` shows of a nix: image: what a registry
@@ -21,7 +23,7 @@ type Info struct {
 	Architecture   string          `json:"architecture"`
 	OS             string          `json:"os"`
 	Variant        string          `json:"variant,omitempty"`
-	Size           int64           `json:"size"` // sum of layer sizes
+	Size           int64           `json:"size"` // sum of layer sizes (of their blobs, compressed or not)
 	Layers         []LayerInfo     `json:"layers"`
 	Config         json.RawMessage `json:"config"`   // the OCI image config, as pushed
 	Manifest       json.RawMessage `json:"manifest"` // the OCI image manifest, as pushed
@@ -32,8 +34,12 @@ type LayerInfo struct {
 	Digest    digest.Digest `json:"digest"`
 	Size      int64         `json:"size"`
 	MediaType string        `json:"mediaType"`
-	Paths     []string      `json:"paths"`
-	CreatedBy string        `json:"createdBy,omitempty"`
+	// DiffID is the digest of the layer's tar: Digest, unless the layer
+	// is compressed.
+	DiffID      digest.Digest       `json:"diffID"`
+	Compression *layers.Compression `json:"compression,omitempty"`
+	Paths       []string            `json:"paths"`
+	CreatedBy   string              `json:"createdBy,omitempty"`
 }
 
 // Inspect describes a built image.
@@ -46,7 +52,7 @@ func Inspect(built *Built) *Info {
 		Config: built.Config, Manifest: built.Manifest,
 	}
 	for _, l := range img.Layers {
-		li := LayerInfo{Digest: l.Digest, Size: l.Size, MediaType: l.MediaType, CreatedBy: l.History.CreatedBy}
+		li := LayerInfo{Digest: l.Digest, Size: l.Size, MediaType: l.MediaType, DiffID: l.DiffID, Compression: l.Compression, CreatedBy: l.History.CreatedBy}
 		for _, p := range l.Paths {
 			s := p.Path
 			if p.Rewrite != "" {
@@ -83,12 +89,26 @@ func (info *Info) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "Manifest digest:\t%s\n", info.ManifestDigest)
 	fmt.Fprintf(tw, "Config digest:\t%s\n", info.ConfigDigest)
 	fmt.Fprintf(tw, "Platform:\t%s\n", platform)
-	fmt.Fprintf(tw, "Layers:\t%d (%d bytes uncompressed)\n", len(info.Layers), info.Size)
+	compressed := 0
+	for _, l := range info.Layers {
+		if l.Compression != nil {
+			compressed++
+		}
+	}
+	if compressed == 0 {
+		fmt.Fprintf(tw, "Layers:\t%d (%d bytes uncompressed)\n", len(info.Layers), info.Size)
+	} else {
+		fmt.Fprintf(tw, "Layers:\t%d (%d bytes; %d compressed)\n", len(info.Layers), info.Size, compressed)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for i, l := range info.Layers {
-		fmt.Fprintf(w, "\n  %d  %s  %d bytes\n", i+1, l.Digest, l.Size)
+		fmt.Fprintf(w, "\n  %d  %s  %d bytes", i+1, l.Digest, l.Size)
+		if c := l.Compression; c != nil {
+			fmt.Fprintf(w, "  %s level %d\n       tar %s", c.Algorithm, level(c), l.DiffID)
+		}
+		fmt.Fprintln(w)
 		for _, p := range l.Paths {
 			fmt.Fprintf(w, "       %s\n", p)
 		}
@@ -103,4 +123,16 @@ func (info *Info) WriteText(w io.Writer) error {
 	}
 	_, err = fmt.Fprintf(w, "\nConfig:\n  %s\n", strings.TrimSpace(string(rc)))
 	return err
+}
+
+// level is the level c compresses at: its own, or its algorithm's default.
+func level(c *layers.Compression) int {
+	switch {
+	case c.Level != 0:
+		return c.Level
+	case c.Algorithm == layers.Gzip:
+		return layers.DefaultGzipLevel
+	default:
+		return layers.DefaultZstdLevel
+	}
 }

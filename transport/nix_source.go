@@ -11,9 +11,9 @@ import (
 )
 
 // source serves a nix: image. The manifest and config were built once,
-// with the reference; a layer's tar is produced only when GetBlob is
-// called, which containers/image does only after the destination said it
-// lacks the blob.
+// with the reference; a layer's blob (its tar, compressed when the
+// description says so) is produced only when GetBlob is called, which
+// containers/image does only after the destination said it lacks the blob.
 type source struct {
 	ref   *Reference
 	built *Built
@@ -38,7 +38,7 @@ func (s *source) GetManifest(ctx context.Context, instanceDigest *digest.Digest)
 // each GetBlob opens its own pipe.
 func (s *source) HasThreadSafeGetBlob() bool { return true }
 
-// GetBlob returns the config, or streams a layer's tar from the store
+// GetBlob returns the config, or streams a layer's blob from the store
 // (Built.Open): hashed as it goes, so a layer that does not match its
 // description ends in a *description.LayerError, which copy.Image passes on
 // wrapped, before the destination commits the blob. copy.Image hashes what
@@ -58,7 +58,8 @@ func (s *source) GetSignatures(ctx context.Context, instanceDigest *digest.Diges
 	return nil, nil
 }
 
-// LayerInfosForCopy returns nil: the manifest's layers are copied as they are.
+// LayerInfosForCopy returns nil: the manifest's layers are copied as they
+// are, compressed ones included (their media types say how).
 func (s *source) LayerInfosForCopy(ctx context.Context, instanceDigest *digest.Digest) ([]types.BlobInfo, error) {
 	return nil, nil
 }
