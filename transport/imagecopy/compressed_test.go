@@ -81,6 +81,28 @@ func TestCompressedPush(t *testing.T) {
 			testenv.Skopeo(t, "copy", "--src-tls-verify=false", "--preserve-digests", dest, "oci:"+layout+":v1")
 			checkRootfs(t, f, unpackLayout(t, layout, "v1"))
 
+			// nixpush's own copy of an image that is not a nix: one keeps
+			// compressed layers as they are (containers/image compresses
+			// an uncompressed one for an OCI layout, as for any image).
+			copied := "oci:" + filepath.Join(t.TempDir(), "copied") + ":v1"
+			res, err = imagecopy.Copy(context.Background(), dest, copied,
+				append(statelessOpts(t, reg), imagecopy.WithSourceRegistryOptions(registry.WithTLSVerify(false)))...)
+			if err != nil {
+				t.Fatalf("copy %s to %s: %v", dest, copied, err)
+			}
+			var m ocispec.Manifest
+			if err := json.Unmarshal(res.Manifest, &m); err != nil {
+				t.Fatal(err)
+			}
+			for i, l := range f.img.Layers {
+				switch got := m.Layers[i]; {
+				case l.Compression != nil && (got.Digest != l.Digest || got.MediaType != l.MediaType):
+					t.Errorf("copy: layer %d is %s %s, want it kept as %s %s", i, got.MediaType, got.Digest, l.MediaType, l.Digest)
+				case l.Compression == nil && got.MediaType != ocispec.MediaTypeImageLayerGzip:
+					t.Errorf("copy: uncompressed layer %d is %s, want containers/image's gzip", i, got.MediaType)
+				}
+			}
+
 			// crane validate gunzips every layer: the gzip image only (it
 			// fails on zstd and on uncompressed layers, not nixpush's
 			// doing).
