@@ -13,8 +13,9 @@ func newCmdVerify() *cobra.Command {
 	return &cobra.Command{
 		Use:   "verify IMAGE.json",
 		Short: "Re-stream every layer from the store and check it against its recorded digest",
-		Long: `Verify reads an image description, re-creates every layer's tar from /nix/store
-and compares its digest and size with those recorded when Nix built the
+		Long: `Verify reads an image description, re-creates every layer's blob from
+/nix/store (its tar, compressed again when the layer is compressed) and
+compares its digest and size with those recorded when Nix built the
 description. On a mismatch it names the layer and the store paths whose NAR
 hash no longer matches, and exits non-zero.`,
 		Example: `  # Check an image built by Nix before pushing it
