@@ -3,7 +3,7 @@
 
 # Debian packages the project needs: Nix, a registry, and the independent
 # tools the tests check results with.
-NIXPUSH_DEBS="nix-bin docker-registry skopeo umoci busybox-static apache2-utils openssl curl podman runc ca-certificates"
+NIXPUSH_DEBS="nix-bin docker-registry skopeo umoci busybox-static apache2-utils openssl curl podman runc ca-certificates zstd"
 
 # Nix settings for every nix command the scripts and tests run, blind to the
 # machine's own configuration: NIX_CONF_DIR and NIX_USER_CONF_FILES point at
