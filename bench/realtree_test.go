@@ -20,6 +20,9 @@ import (
 	"github.com/nixpush/nixpush/transport"
 )
 
+// line100Mbit is a 100 Mbit/s line's rate in bytes per second.
+const line100Mbit = 100_000_000 / 8
+
 // goroot is the Go toolchain's tree, `go env GOROOT`: a real tree of
 // sources, binaries and test data, on every machine that runs the
 // benchmarks.
@@ -235,6 +238,6 @@ func BenchmarkRealTree(b *testing.B) {
 		dir = filepath.Join(goroot(b), "src")
 	}
 	for i := 0; i < b.N; i++ {
-		benchRealTree(b, dir, 4, int(envInt("NIXPUSH_BENCH_RUNS", 3)), 100_000_000/8)
+		benchRealTree(b, dir, 4, int(envInt("NIXPUSH_BENCH_RUNS", 3)), line100Mbit)
 	}
 }
