@@ -7,10 +7,12 @@
 #   - a cold push of the zstd image of that closure against curl uploading
 #     the same compressed blobs;
 #   - a real tree, the Go toolchain's sources (--full: the whole
-#     toolchain), added to the Nix store as 4 store paths (and deleted
-#     afterwards): its compressed bytes and describe times, and `podman
-#     pull` of its zstd image against its uncompressed image through a
-#     proxy limited to 100 Mbit/s, and straight from the registry.
+#     toolchain), added to the Nix store as up to 4 store paths (and
+#     deleted afterwards): its compressed bytes and describe times; a cold
+#     push of its zstd image with the nixpush binary against curl, and
+#     the push's peak RSS against the uncompressed image's; `podman pull`
+#     of its zstd image against its uncompressed image through a proxy
+#     limited to 100 Mbit/s, and straight from the registry.
 #
 #   bench/compress.sh          # 256 MiB / 2,500 files, GOROOT/src: a few minutes on 2 cores
 #   bench/compress.sh --full   # 1 GiB / 10,000 files, all of GOROOT
@@ -36,6 +38,9 @@ fi
 install_debs
 install_go_tools
 nixpush_nix_config
+build_nixpush
+NIXPUSH_BENCH_BIN="$(pwd)/.work/bin/nixpush"
+export NIXPUSH_BENCH_BIN
 # go test stops the registries, removes podman's storages and deletes the
 # store paths it added, also when a benchmark fails; bench_run stops them
 # if go test is killed.

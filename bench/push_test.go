@@ -148,53 +148,35 @@ func benchPushCold(tb testing.TB, comp *layers.Compression, total int64, files, 
 	blobBytes := checkLayoutLayers(tb, blobs, img)
 	s.hashFiles(tb) // warm the page cache for every side
 
-	var nixpush, gzip, preserve, crane, curl []time.Duration
-	var nixpushCPU, curlCPU, nixpushReg, curlReg time.Duration
+	var rs rounds
+	var gzip, preserve, crane []time.Duration
 	var heap float64
 	startTimer(tb)
 	for i := 0; i < runs; i++ {
-		stopTimer(tb)
-		regs := make([]*testenv.Registry, 2)
-		if comp == nil {
-			regs = make([]*testenv.Registry, 5)
-		}
-		for j := range regs {
-			regs[j] = testenv.StartRegistry(tb)
-		}
-		startTimer(tb)
-		sides := []func(){func() {
-			reg1 := regs[1].CPUTime()
-			c := curlUpload(tb, regs[1].Host, "bench", blobs, registry.DefaultParallel)
-			curl, curlCPU, curlReg = append(curl, c.wall), curlCPU+c.cpu, curlReg+regs[1].CPUTime()-reg1
-		}, func() {
-			reg0 := regs[0].CPUTime()
+		rs = append(rs, pushRound(tb, i, func(host string) usage {
+			runtime.GC() // the heap sampled is the push's, not the describes' garbage
 			h := sampleHeap()
 			cpu0 := selfCPU()
-			nixpush = append(nixpush, pushTo(tb, ref, "docker://"+regs[0].Host+"/bench:cold"))
-			nixpushCPU, nixpushReg = nixpushCPU+selfCPU()-cpu0, nixpushReg+regs[0].CPUTime()-reg0
+			wall := pushTo(tb, ref, "docker://"+host+"/bench:cold")
 			heap = max(heap, h.done())
-		}}
-		if i%2 == 1 {
-			sides[0], sides[1] = sides[1], sides[0]
-		}
-		for _, side := range sides {
-			settle(tb)
-			side()
-		}
+			return usage{wall: wall, cpu: selfCPU() - cpu0}
+		}, blobs))
 		if comp == nil {
+			stopTimer(tb)
+			regs := []*testenv.Registry{testenv.StartRegistry(tb), testenv.StartRegistry(tb), testenv.StartRegistry(tb)}
 			settle(tb)
-			gzip = append(gzip, skopeoCopy(tb, "oci:"+layout+":bench", "docker://"+regs[2].Host+"/bench:cold"))
+			gzip = append(gzip, skopeoCopy(tb, "oci:"+layout+":bench", "docker://"+regs[0].Host+"/bench:cold"))
 			settle(tb)
-			preserve = append(preserve, skopeoCopy(tb, "--preserve-digests", "oci:"+layout+":bench", "docker://"+regs[3].Host+"/bench:cold"))
+			preserve = append(preserve, skopeoCopy(tb, "--preserve-digests", "oci:"+layout+":bench", "docker://"+regs[1].Host+"/bench:cold"))
 			settle(tb)
-			crane = append(crane, cranePush(tb, layout, regs[4].Host+"/bench:cold"))
+			crane = append(crane, cranePush(tb, layout, regs[2].Host+"/bench:cold"))
+			stopTimer(tb)
+			stopRegistries(tb, regs)
+			startTimer(tb)
 		}
-		stopTimer(tb)
-		stopRegistries(tb, regs)
-		startTimer(tb)
 	}
 	stopTimer(tb)
-	n := float64(runs)
+	nixpush, curl := rs.walls()
 	size := fmt.Sprintf("%s, %d files, %d layers", mib(s.bytes), s.files, len(s.paths))
 	name, target := "cold-push-vs-curl", "target <= 1.2; curl uploading the finished blobs"
 	if comp != nil {
@@ -203,8 +185,8 @@ func benchPushCold(tb testing.TB, comp *layers.Compression, total int64, files, 
 		target = fmt.Sprintf("target <= 1.2; curl uploading the same %s blobs (%s, %.3f of the tars), which nixpush compresses while it pushes",
 			comp.Algorithm, mib(blobBytes), float64(blobBytes)/float64(layerBytes(plain)))
 	}
-	resultRuns(name, nixpush, curl, fmt.Sprintf("%s, %d at once; %s; CPU per run: nixpush %.1f s + its registry %.1f s, curl %.1f s + its registry %.1f s",
-		target, registry.DefaultParallel, size, nixpushCPU.Seconds()/n, nixpushReg.Seconds()/n, curlCPU.Seconds()/n, curlReg.Seconds()/n))
+	resultRuns(name, nixpush, curl, fmt.Sprintf("%s, %d at once; %s; %s; largest Go heap of the pushing process %.0f MiB",
+		target, registry.DefaultParallel, size, rs.cpu(), heap))
 	if comp == nil {
 		resultRuns("cold-push-vs-skopeo-preserve", nixpush, preserve, "skopeo copy --preserve-digests oci: of the same layers; "+size)
 		resultRuns("cold-push-vs-skopeo-gzip", nixpush, gzip, "skopeo copy oci: of the same layers, gzip on the fly; "+size)
@@ -223,6 +205,68 @@ func benchPushCold(tb testing.TB, comp *layers.Compression, total int64, files, 
 	}
 	tb.Logf("%d files, %d bytes in %d layers; per run: nixpush %v, curl %v, skopeo (gzip) %v, skopeo --preserve-digests %v, crane %v; largest Go heap %.1f MiB",
 		s.files, s.bytes, len(s.paths), nixpush, curl, gzip, preserve, crane, heap)
+}
+
+// round is one round of a push against curl: each side's wall and CPU
+// time, and its registry's CPU time.
+type round struct {
+	nixpush, curl       usage
+	nixpushReg, curlReg time.Duration
+}
+
+type rounds []round
+
+// pushRound pushes with push into a fresh registry and uploads blobs with
+// curl, as many at once as nixpush does, into another: the sides take
+// turns at going first (by i), each after a sync.
+func pushRound(tb testing.TB, i int, push func(host string) usage, blobs []string) round {
+	tb.Helper()
+	stopTimer(tb)
+	regs := []*testenv.Registry{testenv.StartRegistry(tb), testenv.StartRegistry(tb)}
+	startTimer(tb)
+	var r round
+	sides := []func(){func() {
+		reg := regs[1].CPUTime()
+		r.curl = curlUpload(tb, regs[1].Host, "bench", blobs, registry.DefaultParallel)
+		r.curlReg = regs[1].CPUTime() - reg
+	}, func() {
+		reg := regs[0].CPUTime()
+		r.nixpush = push(regs[0].Host)
+		r.nixpushReg = regs[0].CPUTime() - reg
+	}}
+	if i%2 == 1 {
+		sides[0], sides[1] = sides[1], sides[0]
+	}
+	for _, side := range sides {
+		settle(tb)
+		side()
+	}
+	stopTimer(tb)
+	stopRegistries(tb, regs)
+	startTimer(tb)
+	return r
+}
+
+// walls returns each side's wall times, round by round.
+func (rs rounds) walls() (nixpush, curl []time.Duration) {
+	for _, r := range rs {
+		nixpush, curl = append(nixpush, r.nixpush.wall), append(curl, r.curl.wall)
+	}
+	return nixpush, curl
+}
+
+// cpu says the CPU time per round of each side and its registry.
+func (rs rounds) cpu() string {
+	var c round
+	for _, r := range rs {
+		c.nixpush.cpu += r.nixpush.cpu
+		c.curl.cpu += r.curl.cpu
+		c.nixpushReg += r.nixpushReg
+		c.curlReg += r.curlReg
+	}
+	n := float64(len(rs))
+	return fmt.Sprintf("CPU per run: nixpush %.1f s + its registry %.1f s, curl %.1f s + its registry %.1f s",
+		c.nixpush.cpu.Seconds()/n, c.nixpushReg.Seconds()/n, c.curl.cpu.Seconds()/n, c.curlReg.Seconds()/n)
 }
 
 // checkLayoutLayers checks that an OCI layout's blobs hold every layer

@@ -17,7 +17,7 @@ import (
 	"github.com/nixpush/nixpush/internal/testenv"
 	"github.com/nixpush/nixpush/layers"
 	"github.com/nixpush/nixpush/layers/description"
-	"github.com/nixpush/nixpush/transport"
+	"github.com/nixpush/nixpush/transport/registry"
 )
 
 // line100Mbit is a 100 Mbit/s line's rate in bytes per second.
@@ -119,21 +119,18 @@ func benchRealTree(tb testing.TB, dir string, nPaths, runs int, rate int64) {
 	stopTimer(tb)
 	bytes, files := treeSize(tb, dir)
 	paths := realTree(tb, dir, nPaths)
-	size := fmt.Sprintf("%s as %d store paths, %s, %d files", dir, len(paths), mib(bytes), files)
 	startTimer(tb)
 	times, imgs := describeRounds(tb, imageAttrs(tb, paths, false, len(paths)), "", compressions, runs)
 	stopTimer(tb)
+	var largest int64
+	for _, l := range imgs[0].Layers {
+		largest = max(largest, l.Size)
+	}
+	size := fmt.Sprintf("%s as %d store paths, %s, %d files, largest layer %s", dir, len(paths), mib(bytes), files, mib(largest))
 	reportCompressed("-real-tree", "real-tree", "", size, compressions, times, imgs)
 
 	plain, zstd := imgs[0], imgs[1]
-	reg := testenv.StartRegistry(tb)
-	for i, img := range []*description.Image{plain, zstd} {
-		ref, err := transport.NewReferenceFromImage("real.json", img)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		pushTo(tb, ref, "docker://"+reg.Host+"/real:"+[]string{"plain", "zstd"}[i])
-	}
+	reg := pushRealTree(tb, plain, zstd, runs, size)
 	proxy := testenv.StartTCPProxy(tb, reg.Host, testenv.TCPProxy{Rate: rate})
 	var diffIDs []digest.Digest
 	for _, l := range plain.Layers {
@@ -161,6 +158,61 @@ func benchRealTree(tb testing.TB, dir string, nPaths, runs int, rate int64) {
 			mbit, podmanDir(), blobs, median(fastZstd).Seconds(), median(fastPlain).Seconds()))
 	resultRuns("podman-pull-zstd-vs-uncompressed-loopback", fastZstd, fastPlain,
 		fmt.Sprintf("podman pull straight from the registry on loopback, into a fresh vfs storage in %s: what decompressing costs where the line is not the limit; %s", podmanDir(), blobs))
+}
+
+// pushRealTree times a cold push of the zstd image of a real tree with
+// the nixpush binary against curl uploading the same blobs (exported with
+// `nixpush copy nix:… oci:`), runs rounds, and reports the push's peak RSS
+// against the uncompressed image's. It returns a registry holding both
+// images, as real:plain and real:zstd.
+func pushRealTree(tb testing.TB, plain, zstd *description.Image, runs int, size string) *testenv.Registry {
+	tb.Helper()
+	plainFile, zstdFile := writeImage(tb, plain), writeImage(tb, zstd)
+	layout := filepath.Join(tb.TempDir(), "oci")
+	runNixpush(tb, "copy", "-q", "nix:"+zstdFile, "oci:"+layout+":real")
+	blobs := layoutBlobs(tb, layout)
+	checkLayoutLayers(tb, blobs, zstd)
+	var rs rounds
+	var peak float64
+	for i := 0; i < runs; i++ {
+		rs = append(rs, pushRound(tb, i, func(host string) usage {
+			u := runNixpush(tb, "copy", "-q", "--dest-tls-verify=false", "nix:"+zstdFile, "docker://"+host+"/real:zstd")
+			peak = max(peak, u.rssMiB)
+			return u
+		}, blobs))
+	}
+	nixpush, curl := rs.walls()
+	resultRuns("cold-push-zstd-vs-curl-real-tree", nixpush, curl, fmt.Sprintf("nixpush copy of the zstd image (zstd blobs %s, uncompressed %s), compressing while it pushes, against curl uploading the same zstd blobs, %d at once; %s; %s; peak RSS %.0f MiB",
+		mib(layerBytes(zstd)), mib(layerBytes(plain)), registry.DefaultParallel, size, rs.cpu(), peak))
+
+	reg := testenv.StartRegistry(tb)
+	pushed := map[string]usage{}
+	for tag, f := range map[string]string{"plain": plainFile, "zstd": zstdFile} {
+		pushed[tag] = runNixpush(tb, "copy", "-q", "--dest-tls-verify=false", "nix:"+f, "docker://"+reg.Host+"/real:"+tag)
+	}
+	fmt.Printf("peak-rss-push-zstd-real-tree: nixpush %.1f MiB, baseline %.1f MiB, ratio %.2f (baseline the push of the uncompressed image; nixpush copy to an empty registry, %d layers at once; %s)\n",
+		pushed["zstd"].rssMiB, pushed["plain"].rssMiB, pushed["zstd"].rssMiB/pushed["plain"].rssMiB, registry.DefaultParallel, size)
+	return reg
+}
+
+// writeImage writes img's description to a file and returns its path.
+func writeImage(tb testing.TB, img *description.Image) string {
+	tb.Helper()
+	b, err := description.Marshal(img)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f, err := os.CreateTemp(tb.TempDir(), "image-*.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := f.Write(b); err != nil {
+		tb.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return f.Name()
 }
 
 // podmanDir is where podmanPull puts podman's storage: in memory
