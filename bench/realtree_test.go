@@ -106,13 +106,13 @@ func realTree(tb testing.TB, dir string, nPaths int) []layers.Path {
 	return paths
 }
 
-// benchRealTree adds the tree at dir to the Nix store as nPaths store
-// paths and describes the image of them uncompressed, zstd and gzip, runs
-// rounds: the compressed blobs' bytes against the tars' and the
-// describes' times. Then it pushes the uncompressed and the zstd image to
-// a registry and pulls each with podman into a fresh storage, runs rounds
-// taking turns, through a proxy that passes rate bytes per second, and
-// straight from the registry.
+// benchRealTree adds the tree at dir to the Nix store as up to nPaths
+// store paths and describes the image of them uncompressed, zstd and
+// gzip, runs rounds: the compressed blobs' bytes against the tars' and the
+// describes' times. Then it times the zstd image's cold push against curl
+// (pushRealTree), and pulls the uncompressed and the zstd image with
+// podman into a fresh storage, runs rounds taking turns, through a proxy
+// that passes rate bytes per second, and straight from the registry.
 func benchRealTree(tb testing.TB, dir string, nPaths, runs int, rate int64) {
 	tb.Helper()
 	testenv.RequireNix(tb)
@@ -190,7 +190,7 @@ func pushRealTree(tb testing.TB, plain, zstd *description.Image, runs int, size 
 	for tag, f := range map[string]string{"plain": plainFile, "zstd": zstdFile} {
 		pushed[tag] = runNixpush(tb, "copy", "-q", "--dest-tls-verify=false", "nix:"+f, "docker://"+reg.Host+"/real:"+tag)
 	}
-	fmt.Printf("peak-rss-push-zstd-real-tree: nixpush %.1f MiB, baseline %.1f MiB, ratio %.2f (baseline the push of the uncompressed image; nixpush copy to an empty registry, %d layers at once; %s)\n",
+	fmt.Printf("peak-rss-push-zstd-real-tree: nixpush %.1f MiB, baseline %.1f MiB, ratio %.2f (baseline the push of the uncompressed image; nixpush copy to an empty registry, up to %d layers at once; %s)\n",
 		pushed["zstd"].rssMiB, pushed["plain"].rssMiB, pushed["zstd"].rssMiB/pushed["plain"].rssMiB, registry.DefaultParallel, size)
 	return reg
 }
