@@ -37,10 +37,10 @@
         inherit system;
       };
 
-      examplesFor = system: pkgs: import ./nix/examples {
+      examplesFor = system: pkgs: compression: import ./nix/examples {
         nixpush = self.packages.${system}.nixpush;
         busybox = pkgs.pkgsStatic.busybox;
-        inherit system;
+        inherit system compression;
       };
     in
     {
@@ -50,7 +50,7 @@
       packages = forAllSystems (system: pkgs:
         let
           nixpush = nixpushFor pkgs;
-          ex = examplesFor system pkgs;
+          ex = examplesFor system pkgs "none";
         in
         {
           inherit nixpush;
@@ -59,6 +59,9 @@
           example-minimal = ex.minimal;
           # A shared busybox layer (buildLayer) under an application.
           example-layered = ex.layered;
+          # The same with zstd-compressed layers (tar+zstd, description
+          # version 2): the same tars, smaller blobs.
+          example-layered-zstd = (examplesFor system pkgs "zstd").layered;
         });
 
       apps = forAllSystems (system: _pkgs:
@@ -75,7 +78,7 @@
         });
 
       checks = forAllSystems (system: _pkgs: {
-        inherit (self.packages.${system}) nixpush example-minimal example-layered;
+        inherit (self.packages.${system}) nixpush example-minimal example-layered example-layered-zstd;
       });
 
       devShells = forAllSystems (system: pkgs: {

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -185,21 +186,62 @@ func nixpushBin(tb testing.TB) string {
 }
 
 // runNixpush runs the nixpush binary and returns its wall and CPU time and
-// peak resident memory.
+// peak resident memory. It starts nixpush through peakrss (see
+// bench/internal/peakrss), since the rusage of a child this process
+// started itself would hold this process's own peak when that is higher.
 func runNixpush(tb testing.TB, args ...string) usage {
 	tb.Helper()
-	cmd := exec.Command(nixpushBin(tb), args...)
+	peak := filepath.Join(tb.TempDir(), "peak")
+	cmd := exec.Command(peakrssBin(tb), append([]string{peak, nixpushBin(tb)}, args...)...)
 	t0 := time.Now()
 	out, err := cmd.CombinedOutput()
 	u := usage{wall: time.Since(t0)}
 	if err != nil {
 		tb.Fatalf("nixpush %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+	// peakrss's rusage includes nixpush's, which it waited for.
 	u.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		u.rssMiB = float64(ru.Maxrss) / 1024 // kB on Linux
+	b, err := os.ReadFile(peak)
+	if err != nil {
+		tb.Fatalf("nixpush's peak RSS: %v", err)
 	}
+	kb, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
+	if err != nil {
+		tb.Fatalf("nixpush's peak RSS: %v", err)
+	}
+	u.rssMiB = kb / 1024
 	return u
+}
+
+var peakrss struct {
+	sync.Once
+	bin string
+	err error
+}
+
+// peakrssBin builds bench/internal/peakrss once per test binary.
+func peakrssBin(tb testing.TB) string {
+	tb.Helper()
+	peakrss.Do(func() {
+		dir, err := os.MkdirTemp("", "nixpush-bench-peakrss-")
+		if err != nil {
+			peakrss.err = err
+			return
+		}
+		bin := filepath.Join(dir, "peakrss")
+		cmd := exec.Command("go", "build", "-o", bin, "./bench/internal/peakrss")
+		cmd.Dir = testenv.RepoRoot(tb)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			peakrss.err = fmt.Errorf("go build ./bench/internal/peakrss: %w\n%s", err, out)
+			return
+		}
+		peakrss.bin = bin
+	})
+	if peakrss.err != nil {
+		tb.Fatal(peakrss.err)
+	}
+	return peakrss.bin
 }
 
 // addStorePath adds dir to the Nix store, deletes dir, and deletes the
@@ -238,8 +280,22 @@ func stopRegistries(tb testing.TB, regs []*testenv.Registry) {
 
 // settle writes dirty pages back to disk, untimed, before a timed side, so
 // that no side pays for the writeback of what the previous one stored.
-func settle(b *testing.B) {
-	b.StopTimer()
+func settle(tb testing.TB) {
+	stopTimer(tb)
 	syscall.Sync()
-	b.StartTimer()
+	startTimer(tb)
+}
+
+// stopTimer stops a benchmark's timer; a test has none.
+func stopTimer(tb testing.TB) {
+	if b, ok := tb.(*testing.B); ok {
+		b.StopTimer()
+	}
+}
+
+// startTimer starts a benchmark's timer again; a test has none.
+func startTimer(tb testing.TB) {
+	if b, ok := tb.(*testing.B); ok {
+		b.StartTimer()
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nixpush/nixpush/layers"
 	"github.com/nixpush/nixpush/layers/builder"
 )
 
@@ -58,20 +59,42 @@ func makeSynthetic(tb testing.TB, dir string, nPaths, nFiles int, total int64) *
 	return s
 }
 
-// attrs is what Nix would hand the buildImage builder for this closure.
+// attrs is what Nix would hand the buildImage builder for this closure:
+// a chain of store paths, each depending on the previous, the last the
+// image's dependency. The fixture's NAR hashes are not checked.
 func (s *synthetic) attrs(tb testing.TB, maxLayers int) *builder.Attrs {
+	tb.Helper()
+	var paths []layers.Path
+	for _, p := range s.paths {
+		paths = append(paths, layers.Path{Path: p, NarHash: "sha256:" + strings.Repeat("0", 52), NarSize: 1})
+	}
+	return imageAttrs(tb, paths, true, maxLayers)
+}
+
+// imageAttrs is what Nix would hand the buildImage builder for an image
+// of paths: with chain, each path depends on the previous and the last is
+// the image's dependency; without, the paths depend on nothing and are
+// all the image's dependencies.
+func imageAttrs(tb testing.TB, paths []layers.Path, chain bool, maxLayers int) *builder.Attrs {
 	tb.Helper()
 	type node struct {
 		Path       string   `json:"path"`
 		NarHash    string   `json:"narHash"`
-		NarSize    int64    `json:"narSize"`
+		NarSize    uint64   `json:"narSize"`
 		References []string `json:"references"`
 	}
 	var nodes []node
-	for i, p := range s.paths {
-		n := node{Path: p, NarHash: "sha256:" + strings.Repeat("0", 52), NarSize: 1}
-		if i > 0 {
-			n.References = []string{s.paths[i-1]}
+	deps := []string{paths[len(paths)-1].Path}
+	if !chain {
+		deps = nil
+	}
+	for i, p := range paths {
+		n := node{Path: p.Path, NarHash: p.NarHash, NarSize: p.NarSize}
+		if chain && i > 0 {
+			n.References = []string{paths[i-1].Path}
+		}
+		if !chain {
+			deps = append(deps, p.Path)
 		}
 		nodes = append(nodes, n)
 	}
@@ -81,7 +104,7 @@ func (s *synthetic) attrs(tb testing.TB, maxLayers int) *builder.Attrs {
 	}
 	a := &builder.Attrs{
 		Closure:      graph,
-		Deps:         []string{s.paths[len(s.paths)-1]},
+		Deps:         deps,
 		MaxLayers:    maxLayers,
 		ImageName:    "bench",
 		Created:      "1970-01-01T00:00:01Z",

@@ -23,7 +23,8 @@ bench_run() {
 }
 
 # bench_stop stops every process of bench_run's groups, so no registry
-# outlives the script, removes bench_tmp, and deletes any store path a
+# outlives the script, removes bench_tmp and the podman storages the
+# compression benchmarks keep in /dev/shm, and deletes any store path a
 # killed benchmark left.
 bench_stop() {
 	local g left
@@ -41,7 +42,7 @@ bench_stop() {
 		done <"$bench_groups"
 		break
 	done
-	rm -rf "$bench_tmp"
+	rm -rf "$bench_tmp" /dev/shm/nixpush-bench-podman-*
 	left=$(find /nix/store -maxdepth 1 -name '*-nixpush-bench-*' 2>/dev/null || true)
 	if [ -n "$left" ]; then
 		# shellcheck disable=SC2086 # one store path per word

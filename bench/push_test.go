@@ -16,16 +16,20 @@ import (
 	"github.com/nixpush/nixpush/internal/testenv"
 	"github.com/nixpush/nixpush/layers"
 	"github.com/nixpush/nixpush/layers/builder"
+	"github.com/nixpush/nixpush/layers/description"
 	"github.com/nixpush/nixpush/transport"
 	"github.com/nixpush/nixpush/transport/imagecopy"
 	"github.com/nixpush/nixpush/transport/registry"
 )
 
 // describeSynthetic builds the description of a synthetic closure with
-// one layer per store path and returns a nix: reference reading it.
-func describeSynthetic(tb testing.TB, s *synthetic, nLayers int) *transport.Reference {
+// one layer per store path, its layers compressed as comp says (nil: not
+// at all), and returns it and a nix: reference reading it.
+func describeSynthetic(tb testing.TB, s *synthetic, nLayers int, comp *layers.Compression) (*description.Image, *transport.Reference) {
 	tb.Helper()
-	img, err := builder.BuildImage(context.Background(), s.attrs(tb, nLayers), builder.WithRoot(s.root))
+	a := s.attrs(tb, nLayers)
+	a.Compression = comp
+	img, err := builder.BuildImage(context.Background(), a, builder.WithRoot(s.root))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -36,7 +40,7 @@ func describeSynthetic(tb testing.TB, s *synthetic, nLayers int) *transport.Refe
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return ref
+	return img, ref
 }
 
 // pushTo pushes ref to a plain-HTTP registry with a fresh blob-info cache,
@@ -113,73 +117,189 @@ func (h *heapSampler) done() float64 {
 // blobs, as many at once as nixpush does. Every side gets its own fresh
 // registry.
 func BenchmarkPushCold(b *testing.B) {
-	total := envInt("NIXPUSH_BENCH_BYTES", 256<<20)
-	files := int(envInt("NIXPUSH_BENCH_FILES", 2500))
-	s := makeSynthetic(b, b.TempDir(), 20, files, total)
-	ref := describeSynthetic(b, s, 20)
-	layout := filepath.Join(b.TempDir(), "oci")
-	pushTo(b, ref, "oci:"+layout+":bench") // the baseline's input, not timed
-	s.hashFiles(b)                         // warm the page cache for every side
+	for i := 0; i < b.N; i++ {
+		benchPushCold(b, nil, envInt("NIXPUSH_BENCH_BYTES", 256<<20), int(envInt("NIXPUSH_BENCH_FILES", 2500)), int(envInt("NIXPUSH_BENCH_RUNS", 5)))
+	}
+}
 
-	blobs := layoutBlobs(b, layout)
-	var nixpush, gzip, preserve, crane, curl []time.Duration
-	var nixpushCPU, curlCPU, nixpushReg, curlReg time.Duration
+// BenchmarkPushColdZstd: the cold push of BenchmarkPushCold with the
+// image's layers zstd-compressed (default level), which nixpush compresses
+// while it pushes, against curl uploading the same compressed blobs.
+// Target: 1.2.
+func BenchmarkPushColdZstd(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		benchPushCold(b, &layers.Compression{Algorithm: layers.Zstd}, envInt("NIXPUSH_BENCH_BYTES", 256<<20), int(envInt("NIXPUSH_BENCH_FILES", 2500)), int(envInt("NIXPUSH_BENCH_RUNS", 5)))
+	}
+}
+
+// benchPushCold times runs rounds of a cold push of a synthetic closure of
+// total bytes in files files, its layers compressed as comp says, against
+// curl uploading the same finished blobs, exported to an OCI layout with
+// their digests, and, uncompressed only, against skopeo and crane pushing
+// that layout.
+func benchPushCold(tb testing.TB, comp *layers.Compression, total int64, files, runs int) {
+	tb.Helper()
+	stopTimer(tb) // the fixture and the baseline's input are not timed
+	s := makeSynthetic(tb, tb.TempDir(), 20, files, total)
+	img, ref := describeSynthetic(tb, s, 20, comp)
+	layout := filepath.Join(tb.TempDir(), "oci")
+	pushTo(tb, ref, "oci:"+layout+":bench") // the baseline's input, not timed
+	blobs := layoutBlobs(tb, layout)
+	blobBytes := checkLayoutLayers(tb, blobs, img)
+	s.hashFiles(tb) // warm the page cache for every side
+
+	var rs rounds
+	var gzip, preserve, crane []time.Duration
 	var heap float64
-	b.ResetTimer()
-	iterations := b.N * int(envInt("NIXPUSH_BENCH_RUNS", 5))
-	for i := 0; i < iterations; i++ {
-		b.StopTimer()
-		regs := make([]*testenv.Registry, 5)
-		for j := range regs {
-			regs[j] = testenv.StartRegistry(b)
-		}
-		b.StartTimer()
-		sides := []func(){func() {
-			reg3 := regs[3].CPUTime()
-			c := curlUpload(b, regs[3].Host, "bench", blobs, registry.DefaultParallel)
-			curl, curlCPU, curlReg = append(curl, c.wall), curlCPU+c.cpu, curlReg+regs[3].CPUTime()-reg3
-		}, func() {
-			reg0 := regs[0].CPUTime()
+	startTimer(tb)
+	for i := 0; i < runs; i++ {
+		rs = append(rs, pushRound(tb, i, func(host string) usage {
+			runtime.GC() // the heap sampled is the push's, not the describes' garbage
 			h := sampleHeap()
 			cpu0 := selfCPU()
-			nixpush = append(nixpush, pushTo(b, ref, "docker://"+regs[0].Host+"/bench:cold"))
-			nixpushCPU, nixpushReg = nixpushCPU+selfCPU()-cpu0, nixpushReg+regs[0].CPUTime()-reg0
+			wall := pushTo(tb, ref, "docker://"+host+"/bench:cold")
 			heap = max(heap, h.done())
-		}}
-		if i%2 == 1 {
-			sides[0], sides[1] = sides[1], sides[0]
+			return usage{wall: wall, cpu: selfCPU() - cpu0}
+		}, blobs))
+		if comp == nil {
+			stopTimer(tb)
+			regs := []*testenv.Registry{testenv.StartRegistry(tb), testenv.StartRegistry(tb), testenv.StartRegistry(tb)}
+			settle(tb)
+			gzip = append(gzip, skopeoCopy(tb, "oci:"+layout+":bench", "docker://"+regs[0].Host+"/bench:cold"))
+			settle(tb)
+			preserve = append(preserve, skopeoCopy(tb, "--preserve-digests", "oci:"+layout+":bench", "docker://"+regs[1].Host+"/bench:cold"))
+			settle(tb)
+			crane = append(crane, cranePush(tb, layout, regs[2].Host+"/bench:cold"))
+			stopTimer(tb)
+			stopRegistries(tb, regs)
+			startTimer(tb)
 		}
-		for _, side := range sides {
-			settle(b)
-			side()
-		}
-		settle(b)
-		gzip = append(gzip, skopeoCopy(b, "oci:"+layout+":bench", "docker://"+regs[1].Host+"/bench:cold"))
-		settle(b)
-		preserve = append(preserve, skopeoCopy(b, "--preserve-digests", "oci:"+layout+":bench", "docker://"+regs[2].Host+"/bench:cold"))
-		settle(b)
-		crane = append(crane, cranePush(b, layout, regs[4].Host+"/bench:cold"))
-		b.StopTimer()
-		stopRegistries(b, regs)
-		b.StartTimer()
 	}
-	b.StopTimer()
-	n := float64(iterations)
+	stopTimer(tb)
+	nixpush, curl := rs.walls()
 	size := fmt.Sprintf("%s, %d files, %d layers", mib(s.bytes), s.files, len(s.paths))
-	resultRuns("cold-push-vs-curl", nixpush, curl, fmt.Sprintf("target <= 1.2; curl uploading the finished blobs, %d at once; %s; CPU per run: nixpush %.1f s + its registry %.1f s, curl %.1f s + its registry %.1f s",
-		registry.DefaultParallel, size, nixpushCPU.Seconds()/n, nixpushReg.Seconds()/n, curlCPU.Seconds()/n, curlReg.Seconds()/n))
-	resultRuns("cold-push-vs-skopeo-preserve", nixpush, preserve, "skopeo copy --preserve-digests oci: of the same layers; "+size)
-	resultRuns("cold-push-vs-skopeo-gzip", nixpush, gzip, "skopeo copy oci: of the same layers, gzip on the fly; "+size)
-	resultRuns("cold-push-vs-crane", nixpush, crane, "crane push of the same OCI layout; "+size)
-	b.ReportMetric(median(curl).Seconds(), "curl-s")
-	b.ReportMetric(median(crane).Seconds(), "crane-s")
-	b.ReportMetric(median(nixpush).Seconds(), "nixpush-s")
-	b.ReportMetric(median(gzip).Seconds(), "skopeo-gzip-s")
-	b.ReportMetric(median(preserve).Seconds(), "skopeo-preserve-s")
-	b.ReportMetric(float64(s.bytes)/median(nixpush).Seconds()/1e6, "nixpush-MB/s")
-	b.ReportMetric(heap, "max-heap-MiB")
-	b.Logf("%d files, %d bytes in %d layers; per run: nixpush %v, curl %v, skopeo (gzip) %v, skopeo --preserve-digests %v, crane %v; largest Go heap %.1f MiB",
+	name, target := "cold-push-vs-curl", "target <= 1.2; curl uploading the finished blobs"
+	if comp != nil {
+		plain, _ := describeSynthetic(tb, s, 20, nil) // the tars' size, untimed
+		name = fmt.Sprintf("cold-push-%s-vs-curl", comp.Algorithm)
+		target = fmt.Sprintf("target <= 1.2; curl uploading the same %s blobs (%s, %.3f of the tars), which nixpush compresses while it pushes",
+			comp.Algorithm, mib(blobBytes), float64(blobBytes)/float64(layerBytes(plain)))
+	}
+	resultRuns(name, nixpush, curl, fmt.Sprintf("%s, %d at once; %s; %s; largest Go heap of the pushing process %.0f MiB",
+		target, registry.DefaultParallel, size, rs.cpu(), heap))
+	if comp == nil {
+		resultRuns("cold-push-vs-skopeo-preserve", nixpush, preserve, "skopeo copy --preserve-digests oci: of the same layers; "+size)
+		resultRuns("cold-push-vs-skopeo-gzip", nixpush, gzip, "skopeo copy oci: of the same layers, gzip on the fly; "+size)
+		resultRuns("cold-push-vs-crane", nixpush, crane, "crane push of the same OCI layout; "+size)
+	}
+	if b, ok := tb.(*testing.B); ok {
+		b.ReportMetric(median(curl).Seconds(), "curl-s")
+		b.ReportMetric(median(nixpush).Seconds(), "nixpush-s")
+		b.ReportMetric(float64(s.bytes)/median(nixpush).Seconds()/1e6, "nixpush-MB/s")
+		b.ReportMetric(heap, "max-heap-MiB")
+		if comp == nil {
+			b.ReportMetric(median(crane).Seconds(), "crane-s")
+			b.ReportMetric(median(gzip).Seconds(), "skopeo-gzip-s")
+			b.ReportMetric(median(preserve).Seconds(), "skopeo-preserve-s")
+		}
+	}
+	tb.Logf("%d files, %d bytes in %d layers; per run: nixpush %v, curl %v, skopeo (gzip) %v, skopeo --preserve-digests %v, crane %v; largest Go heap %.1f MiB",
 		s.files, s.bytes, len(s.paths), nixpush, curl, gzip, preserve, crane, heap)
+}
+
+// round is one round of a push against curl: each side's wall and CPU
+// time, and its registry's CPU time.
+type round struct {
+	nixpush, curl       usage
+	nixpushReg, curlReg time.Duration
+}
+
+type rounds []round
+
+// pushRound pushes with push into a fresh registry and uploads blobs with
+// curl, as many at once as nixpush does, into another: the sides take
+// turns at going first (by i), each after a sync.
+func pushRound(tb testing.TB, i int, push func(host string) usage, blobs []string) round {
+	tb.Helper()
+	stopTimer(tb)
+	regs := []*testenv.Registry{testenv.StartRegistry(tb), testenv.StartRegistry(tb)}
+	startTimer(tb)
+	var r round
+	sides := []func(){func() {
+		reg := regs[1].CPUTime()
+		r.curl = curlUpload(tb, regs[1].Host, "bench", blobs, registry.DefaultParallel)
+		r.curlReg = regs[1].CPUTime() - reg
+	}, func() {
+		reg := regs[0].CPUTime()
+		r.nixpush = push(regs[0].Host)
+		r.nixpushReg = regs[0].CPUTime() - reg
+	}}
+	if i%2 == 1 {
+		sides[0], sides[1] = sides[1], sides[0]
+	}
+	for _, side := range sides {
+		settle(tb)
+		side()
+	}
+	stopTimer(tb)
+	stopRegistries(tb, regs)
+	startTimer(tb)
+	return r
+}
+
+// walls returns each side's wall times, round by round.
+func (rs rounds) walls() (nixpush, curl []time.Duration) {
+	for _, r := range rs {
+		nixpush, curl = append(nixpush, r.nixpush.wall), append(curl, r.curl.wall)
+	}
+	return nixpush, curl
+}
+
+// cpu says the CPU time per round of each side and its registry.
+func (rs rounds) cpu() string {
+	var c round
+	for _, r := range rs {
+		c.nixpush.cpu += r.nixpush.cpu
+		c.curl.cpu += r.curl.cpu
+		c.nixpushReg += r.nixpushReg
+		c.curlReg += r.curlReg
+	}
+	n := float64(len(rs))
+	return fmt.Sprintf("CPU per run: nixpush %.1f s + its registry %.1f s, curl %.1f s + its registry %.1f s",
+		c.nixpush.cpu.Seconds()/n, c.nixpushReg.Seconds()/n, c.curl.cpu.Seconds()/n, c.curlReg.Seconds()/n)
+}
+
+// checkLayoutLayers checks that an OCI layout's blobs hold every layer
+// of img under the digest its description gives (the export preserved
+// them, compressed ones included) and returns the bytes of those blobs.
+func checkLayoutLayers(tb testing.TB, blobs []string, img *description.Image) int64 {
+	tb.Helper()
+	sizes := map[string]int64{}
+	for _, f := range blobs {
+		st, err := os.Stat(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		sizes["sha256:"+filepath.Base(f)] = st.Size()
+	}
+	var total int64
+	for i, l := range img.Layers {
+		size, ok := sizes[string(l.Digest)]
+		if !ok || size != l.Size {
+			tb.Fatalf("layer %d (%s, %d bytes) is not in the exported layout: its blob was not kept as described", i, l.Digest, l.Size)
+		}
+		total += size
+	}
+	return total
+}
+
+// layerBytes is the size of img's layer blobs.
+func layerBytes(img *description.Image) int64 {
+	var n int64
+	for _, l := range img.Layers {
+		n += l.Size
+	}
+	return n
 }
 
 // BenchmarkPushWarm: re-pushing a 100-layer image whose blobs all exist,
@@ -193,7 +313,7 @@ func BenchmarkPushWarm(b *testing.B) {
 	const nLayers = 100
 	rtt := time.Duration(envInt("NIXPUSH_BENCH_RTT_MS", 20)) * time.Millisecond
 	s := makeSynthetic(b, b.TempDir(), nLayers, 1000, 32<<20)
-	ref := describeSynthetic(b, s, nLayers)
+	_, ref := describeSynthetic(b, s, nLayers, nil)
 	reg := testenv.StartRegistry(b)
 	proxy := testenv.StartTCPProxy(b, reg.Host, testenv.TCPProxy{Delay: rtt})
 	layout := filepath.Join(b.TempDir(), "oci")
@@ -259,7 +379,7 @@ func BenchmarkPushWarm(b *testing.B) {
 // every test run exercises it.
 func TestPushBenchSmall(t *testing.T) {
 	s := makeSynthetic(t, t.TempDir(), 5, 50, 1<<20)
-	ref := describeSynthetic(t, s, 5)
+	_, ref := describeSynthetic(t, s, 5, nil)
 	reg := testenv.StartRegistry(t)
 	proxy := testenv.StartTCPProxy(t, reg.Host, testenv.TCPProxy{Delay: time.Millisecond})
 	pushTo(t, ref, "docker://"+reg.Host+"/small:v1")

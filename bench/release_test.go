@@ -33,7 +33,13 @@ func storePath(tb testing.TB, name string, seed byte, nFiles int, total int64) l
 	for f := 0; f < nFiles; f++ {
 		writeFixtureFile(tb, filepath.Join(dir, fmt.Sprintf("d%02d", f%16), fmt.Sprintf("file-%05d", f)), block, f, size)
 	}
-	sp := addStorePath(tb, dir)
+	return storeInfo(tb, addStorePath(tb, dir))
+}
+
+// storeInfo returns store path sp as a layer path, with its NAR hash and
+// size from the Nix store.
+func storeInfo(tb testing.TB, sp string) layers.Path {
+	tb.Helper()
 	q := func(flag string) string {
 		out, err := exec.Command("nix-store", "-q", flag, sp).Output()
 		if err != nil {

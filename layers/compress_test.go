@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -162,5 +163,34 @@ func TestCompressionValidate(t *testing.T) {
 		if err := spec.Validate(); err == nil || !strings.Contains(err.Error(), "compression."+c.want) {
 			t.Errorf("%+v: %v, want compression.%s", c.c, err, c.want)
 		}
+	}
+}
+
+// TestCompressorMemory: a zstd encoder holds a few MiB, so that a push
+// compressing as many layers at once as it uploads (16) stays small.
+func TestCompressorMemory(t *testing.T) {
+	data := generated("4194304")
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var zws []io.WriteCloser
+	for i := 0; i < 8; i++ {
+		zw, err := newCompressor(io.Discard, &Compression{Algorithm: Zstd})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := zw.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		zws = append(zws, zw)
+	}
+	runtime.ReadMemStats(&after)
+	perEncoder := float64(after.HeapInuse-before.HeapInuse) / float64(len(zws)) / (1 << 20)
+	t.Logf("%.1f MiB per zstd encoder", perEncoder)
+	if perEncoder > 10 {
+		t.Errorf("a zstd encoder holds %.1f MiB, want at most 10", perEncoder)
+	}
+	for _, zw := range zws {
+		zw.Close()
 	}
 }

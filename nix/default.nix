@@ -57,6 +57,41 @@ let
     if builtins.isInt n && n >= 1 then n
     else throw "nixpush: maxLayers must be an integer of at least 1";
 
+  # The compression argument, normalised to the builder's "compression"
+  # attribute: { } for none (the attribute is left out, so an uncompressed
+  # image's derivation is what it was before compression existed), else
+  # { compression = { algorithm; level?; }; }. Without a level the
+  # builder uses the algorithm's default (zstd 3, gzip 6). The builder
+  # checks the attribute again; checking here fails at evaluation, before
+  # anything builds.
+  compressionAttrs = c:
+    let
+      fail = field: msg: throw "nixpush: ${field}: ${msg}";
+      maxLevel = { zstd = 22; gzip = 9; };
+      forms = ''"none", "zstd", "gzip" or { algorithm = "zstd"; level = 19; }'';
+      algorithms = ''"zstd", "gzip" or "none"'';
+      unknown = builtins.attrNames (removeAttrs c [ "algorithm" "level" ]);
+      algorithm = c.algorithm or (fail "compression.algorithm" "missing (${algorithms})");
+      level = c.level;
+      checked =
+        if unknown != [ ] then
+          fail "compression.${builtins.head unknown}" "unknown attribute (compression takes algorithm and level)"
+        else if algorithm == "none" then
+          (if c ? level then fail "compression.level" "given, but algorithm is \"none\"" else { })
+        else if !(builtins.isString algorithm && maxLevel ? ${algorithm}) then
+          fail "compression.algorithm" "${builtins.toJSON algorithm} is not ${algorithms}"
+        else if !(c ? level) then { compression = { inherit algorithm; }; }
+        else if !(builtins.isInt level) then fail "compression.level" "${builtins.toJSON level} is not an integer"
+        else if level < 1 || level > maxLevel.${algorithm} then
+          fail "compression.level" "${toString level} is not a ${algorithm} level (1 to ${toString maxLevel.${algorithm}}; leave level out for ${algorithm}'s default)"
+        else { compression = { inherit algorithm level; }; };
+    in
+    if c == null || c == "none" then { }
+    else if builtins.isString c then
+      (if maxLevel ? ${c} then { compression.algorithm = c; } else fail "compression" "${builtins.toJSON c} is not ${forms}")
+    else if builtins.isAttrs c then checked
+    else fail "compression" "a ${builtins.typeOf c} is not ${forms}";
+
   buildLayer =
     { deps ? [ ]
     , copyToRoot ? [ ]
@@ -65,8 +100,9 @@ let
     , perms ? [ ]
     , metadata ? { }
     , mtime ? defaultTime
+    , compression ? "none"
     }:
-    builtins.derivation {
+    builtins.derivation ({
       name = "nixpush-layer.json";
       inherit system;
       builder = exe;
@@ -75,7 +111,7 @@ let
       exportReferencesGraph.closure = deps ++ copyToRoot;
       maxLayers = checkMaxLayers maxLayers;
       inherit deps copyToRoot layers perms metadata mtime;
-    };
+    } // compressionAttrs compression);
 
   buildImage =
     { name
@@ -89,6 +125,7 @@ let
     , mtime ? defaultTime
     , arch ? archOf system
     , os ? "linux"
+    , compression ? "none"
     }:
     let
       carrier = configCarrier config;
@@ -103,7 +140,8 @@ let
         configRefs = carrier;
         maxLayers = checkMaxLayers maxLayers;
         inherit config copyToRoot layers perms created mtime arch os;
-      } // (if tag == null then { } else { imageTag = tag; }));
+      } // (if tag == null then { } else { imageTag = tag; })
+        // compressionAttrs compression);
     in
     # copyToRegistry, copyTo, copyToPodman, copyToDockerDaemon: nix/apps.nix.
     withApps (drv // {

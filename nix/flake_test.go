@@ -12,7 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/nixpush/nixpush/internal/testenv"
+	"github.com/nixpush/nixpush/layers/description"
 )
 
 // The flake tests run flake.nix with nixpkgs replaced by
@@ -128,7 +131,7 @@ func TestFlakeOutputs(t *testing.T) {
 	}
 	for _, sys := range []string{"x86_64-linux", "aarch64-linux"} {
 		for attr, want := range map[string]string{
-			"packages." + sys:                      `["default","example-layered","example-minimal","nixpush"]`,
+			"packages." + sys:                      `["default","example-layered","example-layered-zstd","example-minimal","nixpush"]`,
 			"apps." + sys:                          `["default","nixpush","push"]`,
 			"lib." + sys:                           `["buildImage","buildLayer","plan"]`,
 			"devShells." + sys:                     `["default"]`,
@@ -152,6 +155,42 @@ func TestFlakeOutputs(t *testing.T) {
 	if err != nil || got != `"arm64"` {
 		t.Errorf("aarch64-linux example arch: %s %v, want \"arm64\"", got, err)
 	}
+	// example-layered-zstd is example-layered with zstd layers: the same
+	// tars (diffIDs), other blobs.
+	plain, zstd := f.image(t, "example-layered"), f.image(t, "example-layered-zstd")
+	if plain.Version != 1 || zstd.Version != 2 || len(plain.Layers) != len(zstd.Layers) {
+		t.Fatalf("example-layered: version %d, %d layers; example-layered-zstd: version %d, %d layers",
+			plain.Version, len(plain.Layers), zstd.Version, len(zstd.Layers))
+	}
+	for i, l := range zstd.Layers {
+		if l.MediaType != ocispec.MediaTypeImageLayerZstd || l.DiffID != plain.Layers[i].DiffID || l.Digest == plain.Layers[i].Digest {
+			t.Errorf("example-layered-zstd layer %d: %s, diffID %s, digest %s; example-layered's: diffID %s, digest %s",
+				i, l.MediaType, l.DiffID, l.Digest, plain.Layers[i].DiffID, plain.Layers[i].Digest)
+		}
+	}
+}
+
+// image builds packages.<system>.attr of the flake and reads the image
+// description.
+func (f flakeEnv) image(t *testing.T, attr string) *description.Image {
+	t.Helper()
+	out, err := f.nix(t, "build", append([]string{"--json", "--no-link", f.repo + "#packages." + f.system + "." + attr}, f.override()...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var built []struct {
+		Outputs struct {
+			Out string `json:"out"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal([]byte(out), &built); err != nil || len(built) != 1 {
+		t.Fatalf("nix build --json: %q: %v", out, err)
+	}
+	img, err := description.ReadFile(built[0].Outputs.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
 }
 
 // TestFlakeLock checks that Nix takes flake.lock as it is: nixpkgs

@@ -13,7 +13,7 @@ buildGoModule {
   pname = "nixpush";
   inherit src version;
 
-  vendorHash = "sha256-rKlfPIW2FmSWiox78hS9fmr3UQ7iPdxUMBBkzDPidUc=";
+  vendorHash = "sha256-eJhjU0oyk/7ma4es/EmnpMWOpgFtQ60+66qLZ9CQHpQ=";
 
   subPackages = [ "cmd/nixpush" ];
   # containers/image without cgo: OpenPGP in Go instead of gpgme.

@@ -3,6 +3,7 @@ package testenv
 import (
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +17,10 @@ type TCPProxy struct {
 	// Delay holds back each chunk of every response by this long: a
 	// registry that far away.
 	Delay time.Duration
+	// Rate, when above 0, limits responses (upstream to client) to Rate
+	// bytes per second in all, shared by every connection as one link
+	// is: 12_500_000 is a 100 Mbit/s line. Requests pass at full speed.
+	Rate int64
 	// Accepted, when set, counts the connections accepted (dropped ones
 	// included).
 	Accepted *atomic.Int32
@@ -36,6 +41,10 @@ func StartTCPProxy(t testing.TB, upstream string, p TCPProxy) string {
 	if accepted == nil {
 		accepted = new(atomic.Int32)
 	}
+	var link *link
+	if p.Rate > 0 {
+		link = newLink(p.Rate)
+	}
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -46,13 +55,13 @@ func StartTCPProxy(t testing.TB, upstream string, p TCPProxy) string {
 				c.Close()
 				continue
 			}
-			go p.forward(c, upstream)
+			go p.forward(c, upstream, link)
 		}
 	}()
 	return l.Addr().String()
 }
 
-func (p TCPProxy) forward(c net.Conn, upstream string) {
+func (p TCPProxy) forward(c net.Conn, upstream string, link *link) {
 	defer c.Close()
 	u, err := net.Dial("tcp", upstream)
 	if err != nil {
@@ -60,15 +69,23 @@ func (p TCPProxy) forward(c net.Conn, upstream string) {
 	}
 	defer u.Close()
 	go io.Copy(u, c) //nolint:errcheck // ends with the connection
-	if p.Delay == 0 {
+	if p.Delay == 0 && link == nil {
 		io.Copy(c, u) //nolint:errcheck // ends with the connection
 		return
 	}
 	buf := make([]byte, 64<<10)
+	if link != nil {
+		// Small chunks, so that connections sharing the link take turns
+		// finely and each waits a few milliseconds at most.
+		buf = buf[:16<<10]
+	}
 	for {
 		n, err := u.Read(buf)
 		if n > 0 {
 			time.Sleep(p.Delay)
+			if link != nil {
+				link.send(n)
+			}
 			if _, werr := c.Write(buf[:n]); werr != nil {
 				return
 			}
@@ -77,4 +94,30 @@ func (p TCPProxy) forward(c net.Conn, upstream string) {
 			return
 		}
 	}
+}
+
+// link is a line of a fixed rate shared by connections: each chunk takes
+// its turn and occupies the line for len/rate, so that however many
+// connections send, no more than rate bytes pass per second.
+type link struct {
+	rate int64 // bytes per second
+	mu   sync.Mutex
+	free time.Time // when the line has sent everything queued so far
+}
+
+func newLink(rate int64) *link { return &link{rate: rate} }
+
+// send waits until n bytes would have crossed the line behind what other
+// connections queued before them.
+func (l *link) send(n int) {
+	l.mu.Lock()
+	now := time.Now()
+	start := l.free
+	if start.Before(now) {
+		start = now
+	}
+	l.free = start.Add(time.Duration(int64(n) * int64(time.Second) / l.rate))
+	done := l.free
+	l.mu.Unlock()
+	time.Sleep(time.Until(done))
 }

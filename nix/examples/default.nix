@@ -2,7 +2,10 @@
 #
 #   nixpush: a store path, derivation or local path holding bin/nixpush.
 #   busybox: a store path or local directory holding a static bin/busybox.
-{ nixpush, busybox, system ? builtins.currentSystem }:
+#   compression: how the images' and base's layers are compressed, as
+#                buildImage takes it ("none", "zstd", "gzip" or
+#                { algorithm; level; }), e.g. --argstr compression zstd.
+{ nixpush, busybox, system ? builtins.currentSystem, compression ? "none" }:
 let
   np = import ../. { inherit nixpush system; };
 
@@ -44,6 +47,7 @@ rec {
   # path through the config.
   minimal = np.buildImage {
     name = "minimal";
+    inherit compression;
     copyToRoot = [ rootfs ];
     perms = tmpWritable;
     config = {
@@ -55,6 +59,7 @@ rec {
   # A shared layer holding busybox, reused by layered.
   base = np.buildLayer {
     deps = [ bb ];
+    inherit compression;
     metadata.created_by = "nixpush example: busybox";
   };
 
@@ -63,6 +68,7 @@ rec {
   layered = np.buildImage {
     name = "layered";
     tag = "v1";
+    inherit compression;
     layers = [ base ];
     copyToRoot = [ rootfs ];
     perms = tmpWritable;
