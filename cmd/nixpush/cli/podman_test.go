@@ -14,8 +14,9 @@ import (
 )
 
 // TestRunExampleWithPodman builds nix/examples' layered image with Nix,
-// pushes it with nixpush, and runs it with podman. Podman is optional: if
-// it cannot run containers on this machine, the test says why and skips.
+// uncompressed, zstd and gzip, pushes each with nixpush, and runs it with
+// podman. Podman is optional: if it cannot run containers on this
+// machine, the test says why and skips.
 func TestRunExampleWithPodman(t *testing.T) {
 	testenv.RequireNix(t)
 	// Podman is optional even under NIXPUSH_REQUIRE_TOOLS: the image is
@@ -26,29 +27,42 @@ func TestRunExampleWithPodman(t *testing.T) {
 	}
 	reg := testenv.StartRegistry(t)
 	bin := buildNixpush(t)
-	desc, err := testenv.NixBuild(t, filepath.Join(testenv.RepoRoot(t), "nix", "examples"), "-A", "layered",
-		"--arg", "nixpush", testenv.NixpushDir(t), "--arg", "busybox", testenv.BusyboxDir(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	for _, compression := range []string{"none", "zstd", "gzip"} {
+		t.Run(compression, func(t *testing.T) {
+			desc, err := testenv.NixBuild(t, filepath.Join(testenv.RepoRoot(t), "nix", "examples"), "-A", "layered",
+				"--arg", "nixpush", testenv.NixpushDir(t), "--arg", "busybox", testenv.BusyboxDir(t), "--argstr", "compression", compression)
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, err := description.ReadFile(desc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, l := range img.Layers {
+				if (l.Compression == nil) != (compression == "none") || (l.Compression != nil && l.Compression.Algorithm != compression) {
+					t.Fatalf("layers[%d]: compression %+v, want %s", i, l.Compression, compression)
+				}
+			}
 
-	image := reg.Host + "/layered:v1"
-	r := run(t, bin, nil, "copy", "-q", "--dest-tls-verify=false", "nix:"+desc, "docker://"+image)
-	if r.err != nil {
-		t.Fatalf("copy: %v\n%s", r.err, r.stderr)
-	}
+			image := reg.Host + "/layered:" + compression
+			r := run(t, bin, nil, "copy", "-q", "--dest-tls-verify=false", "nix:"+desc, "docker://"+image)
+			if r.err != nil {
+				t.Fatalf("copy: %v\n%s", r.err, r.stderr)
+			}
 
-	pod := exec.Command(podman, "run", "--rm", "--tls-verify=false", image)
-	pod.Env = append(os.Environ(), podmanEnv(t)...)
-	got, err := pod.CombinedOutput()
-	if err != nil {
-		if cannotRun.Match(got) {
-			t.Skipf("podman cannot run containers on this machine: %v\n%s", err, got)
-		}
-		t.Fatalf("podman run %s: %v\n%s", image, err, got)
-	}
-	if !strings.Contains(string(got), "hello from nixpush") {
-		t.Errorf("podman run %s printed %q, want the example's greeting", image, got)
+			pod := exec.Command(podman, "run", "--rm", "--tls-verify=false", image)
+			pod.Env = append(os.Environ(), podmanEnv(t)...)
+			got, err := pod.CombinedOutput()
+			if err != nil {
+				if cannotRun.Match(got) {
+					t.Skipf("podman cannot run containers on this machine: %v\n%s", err, got)
+				}
+				t.Fatalf("podman run %s: %v\n%s", image, err, got)
+			}
+			if !strings.Contains(string(got), "hello from nixpush") {
+				t.Errorf("podman run %s printed %q, want the example's greeting", image, got)
+			}
+		})
 	}
 }
 
