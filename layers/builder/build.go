@@ -116,7 +116,6 @@ func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 		return nil, err
 	}
 	img := &description.Image{
-		Version:      description.NeededVersion(ls),
 		Name:         a.ImageName,
 		Architecture: a.Architecture,
 		OS:           a.OS,
@@ -131,6 +130,7 @@ func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 		}
 		img.Tag = *a.ImageTag
 	}
+	img.Version = img.NeededVersion()
 	if err := img.Validate(); err != nil {
 		return nil, fmt.Errorf("image %s: %w", a.ImageName, err)
 	}

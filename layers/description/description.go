@@ -14,23 +14,6 @@ import (
 	"github.com/nixpush/nixpush/layers"
 )
 
-// Description versions. A description is written with the lowest version
-// that holds every feature it uses (NeededVersion), so that a build that
-// uses no new feature stays readable by an older nixpush; each version adds
-// optional features to the one before:
-//   - 1: uncompressed tar layers of store paths.
-//   - 2: compressed layers (a layer's "compression": zstd or gzip).
-//
-// A later feature (blob layers, indexes, SBOMs) comes as a next version
-// the same way.
-const (
-	// Version is the newest description version this build reads and
-	// writes.
-	Version = 2
-	// MinVersion is the oldest it reads.
-	MinVersion = 1
-)
-
 // MediaTypes of compressed layers, by layers.Compression algorithm.
 var compressedMediaTypes = map[string]string{
 	layers.Zstd: ocispec.MediaTypeImageLayerZstd,
@@ -44,16 +27,6 @@ func LayerMediaType(c *layers.Compression) string {
 		return MediaTypeLayer
 	}
 	return compressedMediaTypes[c.Algorithm]
-}
-
-// NeededVersion is the lowest description version holding ls.
-func NeededVersion(ls []Layer) int {
-	for _, l := range ls {
-		if l.Compression != nil {
-			return 2
-		}
-	}
-	return MinVersion
 }
 
 // MediaTypeLayer is the media type of an uncompressed layer. A compressed
@@ -151,7 +124,7 @@ func ReadLayerFile(name string) (*LayerFile, error) {
 	if err := decode(b, &lf); err != nil {
 		return nil, fmt.Errorf("layer file %s: %w", name, err)
 	}
-	if err := checkVersion(lf.Version, lf.Layers); err != nil {
+	if err := checkVersion(lf.Version, layersFeatures(lf.Layers)); err != nil {
 		return nil, fmt.Errorf("layer file %s: %w", name, err)
 	}
 	if len(lf.Layers) > MaxLayers {
@@ -181,18 +154,3 @@ func Marshal(v any) ([]byte, error) {
 // decode is strict: unknown fields and trailing data are errors, so a typo
 // in a hand-written description is caught, not ignored.
 func decode(b []byte, v any) error { return jsonfield.Strict(b, v) }
-
-// checkVersion checks a document's version against this build's and
-// against what its layers use.
-func checkVersion(v int, ls []Layer) error {
-	switch {
-	case v == 0:
-		return fmt.Errorf("version: missing")
-	case v < MinVersion || v > Version:
-		return fmt.Errorf("version: %w %d (this nixpush reads versions %d to %d)", ErrVersion, v, MinVersion, Version)
-	}
-	if need := NeededVersion(ls); need > v {
-		return fmt.Errorf("version: %d, but its layers use features of version %d (compression)", v, need)
-	}
-	return nil
-}

@@ -69,12 +69,12 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"not JSON", []byte("{"), "malformed JSON"},
 		{"trailing data", append(example(t), []byte("{}")...), "after the top-level value"},
-		{"unknown version", edit(t, func(m map[string]any) { m["version"] = 3 }), "version: unsupported description version 3 (this nixpush reads versions 1 to 2)"},
+		{"unknown version", edit(t, func(m map[string]any) { m["version"] = 4 }), "version: unsupported description version 4 (this nixpush reads versions 1 to 3)"},
 		{"compression in version 1", edit(t, func(m map[string]any) {
 			l := m["layers"].([]any)[0].(map[string]any)
 			l["compression"] = map[string]any{"algorithm": "zstd"}
 			l["mediaType"] = "application/vnd.oci.image.layer.v1.tar+zstd"
-		}), "version: 1, but its layers use features of version 2 (compression)"},
+		}), "version: 1, but it uses features of version 2 (compression)"},
 		{"compressed layer with a tar media type", edit(t, func(m map[string]any) {
 			m["version"] = 2
 			l := m["layers"].([]any)[0].(map[string]any)

@@ -77,7 +77,7 @@ func checkDigest(field string, d digest.Digest) error {
 // Validate checks an Image. Errors name the field at fault
 // ("layers[1].paths[0].narHash: …").
 func (img *Image) Validate() error {
-	if err := checkVersion(img.Version, img.Layers); err != nil {
+	if err := checkVersion(img.Version, img.features()); err != nil {
 		return err
 	}
 	if img.Architecture == "" {

@@ -127,8 +127,8 @@ func TestVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "tar format 1") || !strings.Contains(out, "description version 2") ||
-		layers.FormatVersion != 1 || description.Version != 2 {
+	if !strings.Contains(out, "tar format 1") || !strings.Contains(out, "description version 3") ||
+		layers.FormatVersion != 1 || description.Version != 3 {
 		t.Fatalf("version output: %q", out)
 	}
 }
