@@ -3,13 +3,11 @@ package transport
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/nixpush/nixpush/layers"
@@ -32,38 +30,23 @@ type Built struct {
 	layers map[digest.Digest]int // layer digest → first index in Image.Layers
 }
 
-// Build makes the OCI manifest and config of an image description. They
-// depend only on the description: the same description gives the same
-// bytes, and so the same manifest digest, on every machine. Nothing here
-// reads the clock, the host or the store. opts are passed to layers.Open
+// Build makes the OCI manifest and config of an image description
+// (description.Image.Encode). opts are passed to layers.Open
 // when a layer is opened (tests use layers.WithRoot).
 func Build(img *description.Image, opts ...layers.Option) (*Built, error) {
-	cfg, err := img.ConfigJSON()
+	cfg, m, err := img.Encode()
 	if err != nil {
 		return nil, err
 	}
-	cfgDigest := digest.FromBytes(cfg)
-	m := ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config: ocispec.Descriptor{
-			MediaType: ocispec.MediaTypeImageConfig,
-			Digest:    cfgDigest,
-			Size:      int64(len(cfg)),
-		},
-		Layers: make([]ocispec.Descriptor, len(img.Layers)),
+	b := &Built{
+		Image: img, Config: cfg.Bytes, ConfigDigest: cfg.Digest, Manifest: m.Bytes, ManifestDigest: m.Digest,
+		opts: opts, layers: make(map[digest.Digest]int, len(img.Layers)),
 	}
-	b := &Built{Image: img, Config: cfg, ConfigDigest: cfgDigest, opts: opts, layers: make(map[digest.Digest]int, len(img.Layers))}
 	for i, l := range img.Layers {
-		m.Layers[i] = ocispec.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size}
 		if _, ok := b.layers[l.Digest]; !ok {
 			b.layers[l.Digest] = i
 		}
 	}
-	if b.Manifest, err = json.Marshal(m); err != nil {
-		return nil, fmt.Errorf("encoding image manifest: %w", err)
-	}
-	b.ManifestDigest = digest.FromBytes(b.Manifest)
 	return b, nil
 }
 

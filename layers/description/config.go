@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -81,4 +82,61 @@ func (img *Image) checkConfigSize() error {
 	}
 	return fmt.Errorf("%s: %d bytes; the image config would be %d bytes, more than the %d (4 MiB) containers/image reads: %w",
 		field, size, len(b), MaxConfigSize, ErrTooLarge)
+}
+
+// Manifest is the OCI image manifest of img, whose config blob is cfg (the
+// bytes of ConfigJSON).
+func (img *Image) Manifest(cfg []byte) ocispec.Manifest {
+	m := ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config: ocispec.Descriptor{
+			MediaType: ocispec.MediaTypeImageConfig,
+			Digest:    digest.FromBytes(cfg),
+			Size:      int64(len(cfg)),
+		},
+		Layers: make([]ocispec.Descriptor, len(img.Layers)),
+	}
+	for i, l := range img.Layers {
+		m.Layers[i] = ocispec.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size}
+	}
+	return m
+}
+
+// Encoded is a document as a registry holds it: its bytes and their
+// digest.
+type Encoded struct {
+	Bytes  []byte
+	Digest digest.Digest
+}
+
+// Descriptor is the OCI descriptor of e as a blob or manifest of the given
+// media type.
+func (e Encoded) Descriptor(mediaType string) ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: mediaType, Digest: e.Digest, Size: int64(len(e.Bytes))}
+}
+
+func encode(v any, what string) (Encoded, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Encoded{}, fmt.Errorf("encoding %s: %w", what, err)
+	}
+	return Encoded{Bytes: b, Digest: digest.FromBytes(b)}, nil
+}
+
+// Encode returns the image's config blob and manifest, the bytes a
+// registry will hold. They depend only on the description: the same
+// description gives the same bytes, and so the same manifest digest, on
+// every machine, at build time as at push time. Nothing here reads the
+// clock, the host or the store.
+func (img *Image) Encode() (config, manifest Encoded, err error) {
+	cfg, err := img.ConfigJSON()
+	if err != nil {
+		return Encoded{}, Encoded{}, err
+	}
+	m, err := encode(img.Manifest(cfg), "image manifest")
+	if err != nil {
+		return Encoded{}, Encoded{}, err
+	}
+	return Encoded{Bytes: cfg, Digest: digest.FromBytes(cfg)}, m, nil
 }
