@@ -148,19 +148,24 @@ func benchPushCold(tb testing.TB, comp *layers.Compression, total int64, files, 
 	blobBytes := checkLayoutLayers(tb, blobs, img)
 	s.hashFiles(tb) // warm the page cache for every side
 
-	var rs rounds
+	var rs, linked rounds
 	var gzip, preserve, crane []time.Duration
 	var heap float64
+	push := func(host string) usage {
+		runtime.GC() // the heap sampled is the push's, not the describes' garbage
+		h := sampleHeap()
+		cpu0 := selfCPU()
+		wall := pushTo(tb, ref, "docker://"+host+"/bench:cold")
+		heap = max(heap, h.done())
+		return usage{wall: wall, cpu: selfCPU() - cpu0}
+	}
+	uplink := envInt("NIXPUSH_BENCH_UPLINK_MBIT", 1000)
 	startTimer(tb)
 	for i := 0; i < runs; i++ {
-		rs = append(rs, pushRound(tb, i, func(host string) usage {
-			runtime.GC() // the heap sampled is the push's, not the describes' garbage
-			h := sampleHeap()
-			cpu0 := selfCPU()
-			wall := pushTo(tb, ref, "docker://"+host+"/bench:cold")
-			heap = max(heap, h.done())
-			return usage{wall: wall, cpu: selfCPU() - cpu0}
-		}, blobs))
+		rs = append(rs, pushRound(tb, i, push, blobs, 0))
+		if comp != nil && uplink > 0 {
+			linked = append(linked, pushRound(tb, i, push, blobs, uplink*1_000_000/8))
+		}
 		if comp == nil {
 			stopTimer(tb)
 			regs := []*testenv.Registry{testenv.StartRegistry(tb), testenv.StartRegistry(tb), testenv.StartRegistry(tb)}
@@ -187,6 +192,12 @@ func benchPushCold(tb testing.TB, comp *layers.Compression, total int64, files, 
 	}
 	resultRuns(name, nixpush, curl, fmt.Sprintf("%s, %d at once; %s; %s; largest Go heap of the pushing process %.0f MiB",
 		target, registry.DefaultParallel, size, rs.cpu(), heap))
+	if len(linked) > 0 {
+		nixpush, curl := linked.walls()
+		resultRuns(fmt.Sprintf("%s-%dmbit", name, uplink), nixpush, curl, fmt.Sprintf(
+			"the same, each side uploading through its own proxy passing %d Mbit/s (testenv.TCPProxy UpRate): a registry across a link; %s; %s",
+			uplink, size, linked.cpu()))
+	}
 	if comp == nil {
 		resultRuns("cold-push-vs-skopeo-preserve", nixpush, preserve, "skopeo copy --preserve-digests oci: of the same layers; "+size)
 		resultRuns("cold-push-vs-skopeo-gzip", nixpush, gzip, "skopeo copy oci: of the same layers, gzip on the fly; "+size)
@@ -219,19 +230,29 @@ type rounds []round
 // pushRound pushes with push into a fresh registry and uploads blobs with
 // curl, as many at once as nixpush does, into another: the sides take
 // turns at going first (by i), each after a sync.
-func pushRound(tb testing.TB, i int, push func(host string) usage, blobs []string) round {
+//
+// With upRate above 0 each side reaches its registry through its own
+// testenv.TCPProxy passing uploads at upRate bytes per second: a link to a
+// registry elsewhere.
+func pushRound(tb testing.TB, i int, push func(host string) usage, blobs []string, upRate int64) round {
 	tb.Helper()
 	stopTimer(tb)
 	regs := []*testenv.Registry{testenv.StartRegistry(tb), testenv.StartRegistry(tb)}
+	hosts := []string{regs[0].Host, regs[1].Host}
+	if upRate > 0 {
+		for j, h := range hosts {
+			hosts[j] = testenv.StartTCPProxy(tb, h, testenv.TCPProxy{UpRate: upRate})
+		}
+	}
 	startTimer(tb)
 	var r round
 	sides := []func(){func() {
 		reg := regs[1].CPUTime()
-		r.curl = curlUpload(tb, regs[1].Host, "bench", blobs, registry.DefaultParallel)
+		r.curl = curlUpload(tb, hosts[1], "bench", blobs, registry.DefaultParallel)
 		r.curlReg = regs[1].CPUTime() - reg
 	}, func() {
 		reg := regs[0].CPUTime()
-		r.nixpush = push(regs[0].Host)
+		r.nixpush = push(hosts[0])
 		r.nixpushReg = regs[0].CPUTime() - reg
 	}}
 	if i%2 == 1 {

@@ -179,7 +179,7 @@ func pushRealTree(tb testing.TB, plain, zstd *description.Image, runs int, size 
 			u := runNixpush(tb, "copy", "-q", "--dest-tls-verify=false", "nix:"+zstdFile, "docker://"+host+"/real:zstd")
 			peak = max(peak, u.rssMiB)
 			return u
-		}, blobs))
+		}, blobs, 0))
 	}
 	nixpush, curl := rs.walls()
 	resultRuns("cold-push-zstd-vs-curl-real-tree", nixpush, curl, fmt.Sprintf("nixpush copy of the zstd image (zstd blobs %s, uncompressed %s), compressing while it pushes, against curl uploading the same zstd blobs, %d at once; %s; %s; peak RSS %.0f MiB",

@@ -19,8 +19,13 @@ type TCPProxy struct {
 	Delay time.Duration
 	// Rate, when above 0, limits responses (upstream to client) to Rate
 	// bytes per second in all, shared by every connection as one link
-	// is: 12_500_000 is a 100 Mbit/s line. Requests pass at full speed.
+	// is: 12_500_000 is a 100 Mbit/s line. Requests pass at full speed
+	// unless UpRate is set.
 	Rate int64
+	// UpRate, when above 0, limits requests (client to upstream) the
+	// same way, on a line of their own: an upload over a link of that
+	// rate (125_000_000 is 1 Gbit/s).
+	UpRate int64
 	// Accepted, when set, counts the connections accepted (dropped ones
 	// included).
 	Accepted *atomic.Int32
@@ -41,9 +46,12 @@ func StartTCPProxy(t testing.TB, upstream string, p TCPProxy) string {
 	if accepted == nil {
 		accepted = new(atomic.Int32)
 	}
-	var link *link
+	var down, up *link
 	if p.Rate > 0 {
-		link = newLink(p.Rate)
+		down = newLink(p.Rate)
+	}
+	if p.UpRate > 0 {
+		up = newLink(p.UpRate)
 	}
 	go func() {
 		for {
@@ -55,38 +63,44 @@ func StartTCPProxy(t testing.TB, upstream string, p TCPProxy) string {
 				c.Close()
 				continue
 			}
-			go p.forward(c, upstream, link)
+			go p.forward(c, upstream, down, up)
 		}
 	}()
 	return l.Addr().String()
 }
 
-func (p TCPProxy) forward(c net.Conn, upstream string, link *link) {
+func (p TCPProxy) forward(c net.Conn, upstream string, down, up *link) {
 	defer c.Close()
 	u, err := net.Dial("tcp", upstream)
 	if err != nil {
 		return
 	}
 	defer u.Close()
-	go io.Copy(u, c) //nolint:errcheck // ends with the connection
-	if p.Delay == 0 && link == nil {
-		io.Copy(c, u) //nolint:errcheck // ends with the connection
+	go pump(u, c, 0, up)
+	pump(c, u, p.Delay, down)
+}
+
+// pump copies src to dst until either ends, holding back each chunk by
+// delay and passing it through line when there is one.
+func pump(dst, src net.Conn, delay time.Duration, line *link) {
+	if delay == 0 && line == nil {
+		io.Copy(dst, src) //nolint:errcheck // ends with the connection
 		return
 	}
 	buf := make([]byte, 64<<10)
-	if link != nil {
-		// Small chunks, so that connections sharing the link take turns
+	if line != nil {
+		// Small chunks, so that connections sharing the line take turns
 		// finely and each waits a few milliseconds at most.
 		buf = buf[:16<<10]
 	}
 	for {
-		n, err := u.Read(buf)
+		n, err := src.Read(buf)
 		if n > 0 {
-			time.Sleep(p.Delay)
-			if link != nil {
-				link.send(n)
+			time.Sleep(delay)
+			if line != nil {
+				line.send(n)
 			}
-			if _, werr := c.Write(buf[:n]); werr != nil {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
 		}

@@ -146,3 +146,44 @@ func TestTCPProxyRate(t *testing.T) {
 		}
 	})
 }
+
+// TestTCPProxyUpRate: requests cross a proxy with an upload rate intact
+// and no faster than that rate, connections sharing it, while responses
+// pass at full speed.
+func TestTCPProxyUpRate(t *testing.T) {
+	const rate = 4 << 20 // bytes per second
+	reply := make([]byte, 1<<20)
+	upstream := echoServer(t, reply)
+	proxy := StartTCPProxy(t, upstream, TCPProxy{UpRate: rate})
+	least := func(n int) time.Duration { return time.Duration(n) * time.Second / 4 * 95 / 100 }
+
+	t.Run("requests share the rate", func(t *testing.T) {
+		const conns = 2
+		var wg sync.WaitGroup
+		t0 := time.Now()
+		for i := 0; i < conns; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if got := exchange(t, proxy, 1<<20); len(got) != len(reply) {
+					t.Errorf("got %d bytes, not the %d-byte reply", len(got), len(reply))
+				}
+			}()
+		}
+		wg.Wait()
+		if d := time.Since(t0); d < least(conns) {
+			t.Errorf("%d requests of 1 MiB at 4 MiB/s took %v, less than %v", conns, d, least(conns))
+		}
+	})
+	t.Run("responses at full speed", func(t *testing.T) {
+		big := make([]byte, 64<<20)
+		fast := StartTCPProxy(t, echoServer(t, big), TCPProxy{UpRate: rate})
+		t0 := time.Now()
+		if got := exchange(t, fast, 0); len(got) != len(big) {
+			t.Fatalf("got %d bytes, not the %d-byte reply", len(got), len(big))
+		}
+		if d := time.Since(t0); d > 4*time.Second {
+			t.Errorf("a 64 MiB reply took %v: the response was slowed down (16 s at the upload rate)", d)
+		}
+	})
+}
