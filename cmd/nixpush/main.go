@@ -1,4 +1,3 @@
-// Command nixpush builds, verifies and pushes Nix-built container images.
 package main
 
 import (

@@ -1,0 +1,2 @@
+// Command nixpush builds, verifies and pushes Nix-built container images.
+package main
