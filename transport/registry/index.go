@@ -212,12 +212,26 @@ func (r *run) pushIndexes(ctx context.Context) {
 func (r *run) pushIndex(ctx context.Context, xd *indexDest) error {
 	x := xd.idx
 	if !xd.present {
+		// An image that failed is named, rather than one merely stopped
+		// by its failure (causes).
+		var errs []error
 		for i, cd := range xd.children {
-			if err := r.writeChild(ctx, cd); err != nil {
-				err = fmt.Errorf("no index written: manifests[%d] (%s, %s): %w", i, x.built.Platform(i), cd.img.built.ManifestDigest, err)
-				r.fail(err)
-				return err
+			if cd.err != nil {
+				errs = append(errs, fmt.Errorf("manifests[%d] (%s, %s): %w", i, x.built.Platform(i), cd.img.built.ManifestDigest, cd.err))
 			}
+		}
+		for i, cd := range xd.children {
+			if len(errs) > 0 {
+				break
+			}
+			if err := r.writeChild(ctx, cd); err != nil {
+				errs = append(errs, fmt.Errorf("manifests[%d] (%s, %s): %w", i, x.built.Platform(i), cd.img.built.ManifestDigest, err))
+			}
+		}
+		if len(errs) > 0 {
+			err := fmt.Errorf("no index written: %w", errors.Join(causes(errs)...))
+			r.fail(err)
+			return err
 		}
 	}
 	for i, tagged := range xd.tags {
