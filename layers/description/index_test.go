@@ -206,3 +206,40 @@ func TestIndexErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseIndex: ParseIndex never panics, whatever it accepts survives a
+// Marshal/ParseIndex round trip unchanged, and IsIndex says it is one.
+func FuzzParseIndex(f *testing.F) {
+	idx := &Index{Version: Version, Name: "x", Annotations: map[string]string{"a": "b"}, Manifests: []IndexManifest{{
+		Image: "/nix/store/00000000000000000000000000000000-image-x.json", Digest: digest.FromString("m"), Size: 100,
+		Platform: Platform{Architecture: "arm64", OS: "linux", Variant: "v8"},
+	}}}
+	if e, err := idx.Encode(); err == nil {
+		idx.Digest = e.Digest
+	}
+	if b, err := Marshal(idx); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"version":3,"manifests":[]}`))
+	f.Add([]byte(`{"version":3,"manifests":[{"image":"/nix/store/00000000000000000000000000000000-x","digest":"sha256:","size":1,"platform":{}}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		idx, err := ParseIndex(b)
+		if err != nil {
+			return
+		}
+		if !IsIndex(b) {
+			t.Fatalf("accepted index is not IsIndex: %s", b)
+		}
+		out, err := Marshal(idx)
+		if err != nil {
+			t.Fatalf("accepted index does not marshal: %v", err)
+		}
+		again, err := ParseIndex(out)
+		if err != nil {
+			t.Fatalf("marshalled index does not parse: %v\n%s", err, out)
+		}
+		if out2, _ := Marshal(again); string(out) != string(out2) {
+			t.Fatalf("round trip is not stable:\n%s\n%s", out, out2)
+		}
+	})
+}

@@ -13,8 +13,10 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/nixpush/nixpush/internal/testenv"
+	"github.com/nixpush/nixpush/layers/description"
 	"github.com/nixpush/nixpush/transport"
 	"github.com/nixpush/nixpush/transport/registry"
+	"github.com/nixpush/nixpush/transport/transporttest"
 )
 
 // buildExample builds an attribute of nix/examples with the real
@@ -335,5 +337,67 @@ np.plan {
 	}
 	if len(layersOf) != 2 || !slices.Equal(layersOf[0], layersOf[1]) {
 		t.Errorf("the indexes' images do not share their layers: %v", layersOf)
+	}
+}
+
+// TestVerifyIndex: verify checks every image of the example index; an
+// index whose arm64 image names a store path that is not the one built
+// (under the built one's NAR hash, as if it had changed since) fails,
+// naming manifests[1] and that store path.
+func TestVerifyIndex(t *testing.T) {
+	testenv.RequireNix(t)
+	desc := buildExample(t, "index")
+	out, err := runCLI(t, "verify", "nix:"+desc)
+	if err != nil || !strings.Contains(out, "linux/arm64 ") || !strings.Contains(out, "all 2 images of "+desc+" match") {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+
+	idx, err := description.ReadIndexFile(desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := idx.ReadImages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	arm := imgs[1]
+	// A store path of the last layer that the config does not name (the
+	// root file system), so the manifest stays the one the index names.
+	var built string
+	for _, p := range arm.Layers[len(arm.Layers)-1].Paths {
+		if !strings.Contains(strings.Join(arm.Config.Entrypoint, " "), p.Path) {
+			built = p.Path
+		}
+	}
+	other := transporttest.AddStorePath(t, "verify-index-other", map[string]transporttest.File{"bin/hello": {Data: "other\n", Exec: true}})
+	b, err := description.Marshal(arm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "image-changed.json")
+	writeFile(t, file, strings.ReplaceAll(string(b), built, other.Path))
+	changed, err := testenv.Nix(t, "nix-store", "--add", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx.Manifests[1].Image = changed
+	idx.Digest = ""
+	ib, err := description.Marshal(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "index.json")
+	writeFile(t, bad, string(ib))
+	out, err = runCLI(t, "verify", bad)
+	if err == nil {
+		t.Fatalf("verify accepted an index whose image names another store path:\n%s", out)
+	}
+	for _, want := range []string{"manifests[1] (linux/arm64, " + changed + ")", "does not match its description", other.Path} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %q: %v", want, err)
+		}
+	}
+	if !strings.Contains(out, "linux/amd64 ") {
+		t.Errorf("the amd64 image was not verified:\n%s", out)
 	}
 }
