@@ -1,6 +1,7 @@
 package nix_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -93,5 +94,38 @@ func TestBuildIndexErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestIndexCopyToRegistry: an index carries the apps of an image; its
+// copyToRegistry pushes the index (to a registry with TLS and basic
+// auth), and the tag serves the index digest the description records.
+func TestIndexCopyToRegistry(t *testing.T) {
+	e := setup(t)
+	reg := testenv.StartRegistry(t, testenv.WithTLSAuth("user", appSecret))
+	repo := reg.Host + "/apps-index"
+	body := fmt.Sprintf(`np.buildIndex { name = %q; tag = "v1"; images = [ ex.multiarchAmd64 ex.multiarchArm64 ]; }`, repo)
+	desc, err := e.expr(t, body, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drv, err := e.expr(t, body, "copyToRegistry.drv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := description.ReadIndexFile(desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := runApp(t, filepath.Join(drv, "bin", "copy-to-registry"), nil, "--dest-creds", "user:"+appSecret, "--dest-cert-dir", reg.CertDir)
+	if err != nil {
+		t.Fatalf("copy-to-registry: %v\n%s%s", err, stdout, stderr)
+	}
+	noSecret(t, appSecret, stdout, stderr)
+	if got := strings.TrimSpace(stdout); !strings.HasSuffix(got, idx.Digest.String()) {
+		t.Errorf("the app printed %q, want the index digest %s", got, idx.Digest)
+	}
+	if got := inspectDigest(t, reg, repo+":v1"); got != idx.Digest.String() {
+		t.Errorf("%s:v1 is %s, want the index %s", repo, got, idx.Digest)
 	}
 }
