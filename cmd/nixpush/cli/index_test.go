@@ -151,6 +151,16 @@ func TestIndexEndToEnd(t *testing.T) {
 		}
 	}
 
+	// One platform's image alone, by the same engine.
+	single := reg.Host + "/multiarch-arm64:v1"
+	r = run(t, bin, nil, "copy", "-q", "--dest-tls-verify=false", "--multi-arch", "system", "--override-arch", "arm64", "nix:"+desc, "docker://"+single)
+	if r.err != nil {
+		t.Fatalf("copy --multi-arch system --override-arch arm64: %v\n%s", r.err, r.stderr)
+	}
+	if got, raw := lastLine(r.stdout), testenv.Skopeo(t, "inspect", "--tls-verify=false", "--raw", "docker://"+single); got != arm64.String() || digest.FromBytes(raw) != arm64 {
+		t.Errorf("copy --multi-arch system --override-arch arm64 printed %s, the registry has %s; want the arm64 manifest %s", got, digest.FromBytes(raw), arm64)
+	}
+
 	podman := testenv.Tool(t, "podman")
 	env := podmanEnv(t)
 	runPodman(t, podman, env, "", "pull", "--tls-verify=false", "--arch", "arm64", image)
