@@ -75,6 +75,9 @@ func TestIndexEndToEnd(t *testing.T) {
 		t.Fatalf("inspect: platforms %+v, want linux/amd64 and linux/arm64", info.Manifests)
 	}
 	amd64, arm64 := info.Manifests[0].ManifestDigest, info.Manifests[1].ManifestDigest
+	if a := info.Manifests[1].Annotations; a[ocispec.AnnotationCreated] != "1970-01-01T00:00:01Z" || a[ocispec.AnnotationVersion] != "1.0" {
+		t.Errorf("inspect: arm64 manifest annotations %v", a)
+	}
 
 	image := reg.Host + "/multiarch:v1"
 	mark := reg.Mark()
