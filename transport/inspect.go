@@ -18,19 +18,19 @@ import (
 // Info is what `nixpush inspect` shows of a nix: image: what a registry
 // will hold after a push, computed without touching the store.
 type Info struct {
-	Name           string          `json:"name,omitempty"`
-	Tag            string          `json:"tag,omitempty"`
-	ManifestDigest digest.Digest   `json:"manifestDigest"`
-	ConfigDigest   digest.Digest   `json:"configDigest"`
-	Architecture   string          `json:"architecture"`
-	OS             string          `json:"os"`
-	Variant        string          `json:"variant,omitempty"`
-	Size           int64           `json:"size"` // sum of layer sizes (of their blobs, compressed or not)
-	Layers         []LayerInfo     `json:"layers"`
+	Name           string        `json:"name,omitempty"`
+	Tag            string        `json:"tag,omitempty"`
+	ManifestDigest digest.Digest `json:"manifestDigest"`
+	ConfigDigest   digest.Digest `json:"configDigest"`
+	Architecture   string        `json:"architecture"`
+	OS             string        `json:"os"`
+	Variant        string        `json:"variant,omitempty"`
+	Size           int64         `json:"size"` // sum of layer sizes (of their blobs, compressed or not)
+	Layers         []LayerInfo   `json:"layers"`
 	// Annotations are the manifest's (created included when defaulted).
 	Annotations map[string]string `json:"annotations,omitempty"`
-	Config         json.RawMessage `json:"config"`   // the OCI image config, as pushed
-	Manifest       json.RawMessage `json:"manifest"` // the OCI image manifest, as pushed
+	Config      json.RawMessage   `json:"config"`   // the OCI image config, as pushed
+	Manifest    json.RawMessage   `json:"manifest"` // the OCI image manifest, as pushed
 }
 
 // LayerInfo is one layer of Info.
