@@ -44,7 +44,8 @@
       };
     in
     {
-      # nixpush.lib.${system}.buildImage / buildLayer: docs/nix-api.md.
+      # nixpush.lib.${system}.buildImage / buildLayer / buildIndex / plan:
+      # docs/nix-api.md.
       lib = lib.genAttrs systems libFor;
 
       packages = forAllSystems (system: pkgs:
@@ -62,6 +63,9 @@
           # The same with zstd-compressed layers (tar+zstd, description
           # version 2): the same tars, smaller blobs.
           example-layered-zstd = (examplesFor system pkgs "zstd").layered;
+          # An OCI index of the layered application for amd64 and arm64
+          # (buildIndex; the same files for both, the architecture set).
+          example-index = ex.index;
         });
 
       apps = forAllSystems (system: _pkgs:
@@ -78,7 +82,7 @@
         });
 
       checks = forAllSystems (system: _pkgs: {
-        inherit (self.packages.${system}) nixpush example-minimal example-layered example-layered-zstd;
+        inherit (self.packages.${system}) nixpush example-minimal example-layered example-layered-zstd example-index;
       });
 
       devShells = forAllSystems (system: pkgs: {

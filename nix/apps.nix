@@ -1,5 +1,7 @@
-# Flake apps attached to every buildImage result (see docs/nix-api.md,
-# "Apps"). Builtins only: each app is a #!/bin/sh script, written by a tiny
+# Flake apps attached to every buildImage and buildIndex result (see
+# docs/nix-api.md, "Apps"; an index is copied whole, except by
+# copyToPodman and copyToDockerDaemon, which load the machine's image).
+# Builtins only: each app is a #!/bin/sh script, written by a tiny
 # derivation whose builder is the static nixpush binary (write-app).
 #
 # Every script runs "nixpush copy" with the caller's arguments passed

@@ -126,6 +126,7 @@ let
     , arch ? archOf system
     , os ? "linux"
     , compression ? "none"
+    , annotations ? { }
     }:
     let
       carrier = configCarrier config;
@@ -141,7 +142,10 @@ let
         maxLayers = checkMaxLayers maxLayers;
         inherit config copyToRoot layers perms created mtime arch os;
       } // (if tag == null then { } else { imageTag = tag; })
-        // compressionAttrs compression);
+        // compressionAttrs compression
+        # Left out when empty, so an image without annotations has the
+        # derivation it had before they existed.
+        // (if annotations == { } then { } else { inherit annotations; }));
     in
     # copyToRegistry, copyTo, copyToPodman, copyToDockerDaemon: nix/apps.nix.
     withApps (drv // {
@@ -150,8 +154,37 @@ let
       # hash part of its store path, known only once its inputs are.
       imageTag = if tag == null then hashPart drv.outPath else tag;
     });
+  # An index description: one tag for the images of several platforms
+  # (docs/nix-api.md, buildIndex). The builder reads each image's
+  # description and writes the index with each manifest digest and the
+  # index's own; its references are the image descriptions.
+  buildIndex =
+    { name
+    , tag ? null
+    , images
+    , annotations ? { }
+    }:
+    let
+      drv =
+        if !(builtins.isList images) || images == [ ] then throw "nixpush buildIndex: images must be a non-empty list of buildImage results"
+        else builtins.derivation ({
+          name = "index-${safeName name}.json";
+          inherit system;
+          builder = exe;
+          args = [ "index" ];
+          __structuredAttrs = true;
+          indexName = name;
+          images = map (i: "${i}") images;
+          inherit annotations;
+        } // (if tag == null then { } else { imageTag = tag; }));
+    in
+    withApps (drv // {
+      imageName = name;
+      imageTag = if tag == null then hashPart drv.outPath else tag;
+      inherit images;
+    });
 in
 {
-  inherit buildLayer buildImage;
+  inherit buildLayer buildImage buildIndex;
   plan = import ./plan.nix { inherit exe system; };
 }

@@ -131,9 +131,9 @@ func TestFlakeOutputs(t *testing.T) {
 	}
 	for _, sys := range []string{"x86_64-linux", "aarch64-linux"} {
 		for attr, want := range map[string]string{
-			"packages." + sys:                      `["default","example-layered","example-layered-zstd","example-minimal","nixpush"]`,
+			"packages." + sys:                      `["default","example-index","example-layered","example-layered-zstd","example-minimal","nixpush"]`,
 			"apps." + sys:                          `["default","nixpush","push"]`,
-			"lib." + sys:                           `["buildImage","buildLayer","plan"]`,
+			"lib." + sys:                           `["buildImage","buildIndex","buildLayer","plan"]`,
 			"devShells." + sys:                     `["default"]`,
 			"packages." + sys + ".example-layered": `["app","app","app","app"]`,
 		} {
@@ -168,6 +168,45 @@ func TestFlakeOutputs(t *testing.T) {
 				i, l.MediaType, l.DiffID, l.Digest, plain.Layers[i].DiffID, plain.Layers[i].Digest)
 		}
 	}
+}
+
+// TestFlakeIndex: the flake's example index holds the example
+// application for amd64 and arm64, and carries the apps of an image.
+func TestFlakeIndex(t *testing.T) {
+	f := setupFlake(t)
+	out := f.build(t, "example-index")
+	idx, err := description.ReadIndexFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(idx.Manifests) != 2 || idx.Manifests[0].Platform.Architecture != "amd64" || idx.Manifests[1].Platform.Architecture != "arm64" {
+		t.Fatalf("example-index: %+v, want amd64 and arm64", idx.Manifests)
+	}
+	if _, err := idx.ReadImages(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.nix(t, "eval", append([]string{"--json", f.repo + "#packages." + f.system + ".example-index.copyToRegistry.type"}, f.override()...)...)
+	if err != nil || got != `"app"` {
+		t.Errorf("example-index.copyToRegistry: %s %v", got, err)
+	}
+}
+
+// build builds packages.<system>.attr of the flake and returns its output.
+func (f flakeEnv) build(t *testing.T, attr string) string {
+	t.Helper()
+	out, err := f.nix(t, "build", append([]string{"--json", "--no-link", f.repo + "#packages." + f.system + "." + attr}, f.override()...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var built []struct {
+		Outputs struct {
+			Out string `json:"out"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal([]byte(out), &built); err != nil || len(built) != 1 {
+		t.Fatalf("nix build --json: %q: %v", out, err)
+	}
+	return built[0].Outputs.Out
 }
 
 // image builds packages.<system>.attr of the flake and reads the image

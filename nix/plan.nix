@@ -11,6 +11,9 @@
 #   {"images": [{"image": "/nix/store/…-image-app.json",
 #                "destinations": ["docker://registry.example.com/team/app:v1.2", …]}, …]}
 #
+# An image may also be a buildIndex result (an index description: one tag
+# for several platforms), pushed whole.
+#
 # The file refers to every image description, so building the plan builds
 # the images and keeps them alive.
 { exe, system }:

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -16,17 +18,19 @@ import (
 // Info is what `nixpush inspect` shows of a nix: image: what a registry
 // will hold after a push, computed without touching the store.
 type Info struct {
-	Name           string          `json:"name,omitempty"`
-	Tag            string          `json:"tag,omitempty"`
-	ManifestDigest digest.Digest   `json:"manifestDigest"`
-	ConfigDigest   digest.Digest   `json:"configDigest"`
-	Architecture   string          `json:"architecture"`
-	OS             string          `json:"os"`
-	Variant        string          `json:"variant,omitempty"`
-	Size           int64           `json:"size"` // sum of layer sizes (of their blobs, compressed or not)
-	Layers         []LayerInfo     `json:"layers"`
-	Config         json.RawMessage `json:"config"`   // the OCI image config, as pushed
-	Manifest       json.RawMessage `json:"manifest"` // the OCI image manifest, as pushed
+	Name           string        `json:"name,omitempty"`
+	Tag            string        `json:"tag,omitempty"`
+	ManifestDigest digest.Digest `json:"manifestDigest"`
+	ConfigDigest   digest.Digest `json:"configDigest"`
+	Architecture   string        `json:"architecture"`
+	OS             string        `json:"os"`
+	Variant        string        `json:"variant,omitempty"`
+	Size           int64         `json:"size"` // sum of layer sizes (of their blobs, compressed or not)
+	Layers         []LayerInfo   `json:"layers"`
+	// Annotations are the manifest's (created included when defaulted).
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Config      json.RawMessage   `json:"config"`   // the OCI image config, as pushed
+	Manifest    json.RawMessage   `json:"manifest"` // the OCI image manifest, as pushed
 }
 
 // LayerInfo is one layer of Info.
@@ -50,6 +54,10 @@ func Inspect(built *Built) *Info {
 		ManifestDigest: built.ManifestDigest, ConfigDigest: built.ConfigDigest,
 		Architecture: img.Architecture, OS: img.OS, Variant: img.Variant,
 		Config: built.Config, Manifest: built.Manifest,
+	}
+	var m ocispec.Manifest
+	if json.Unmarshal(built.Manifest, &m) == nil {
+		info.Annotations = m.Annotations
 	}
 	for _, l := range img.Layers {
 		li := LayerInfo{Digest: l.Digest, Size: l.Size, MediaType: l.MediaType, DiffID: l.DiffID, Compression: l.Compression, CreatedBy: l.History.CreatedBy}
@@ -121,8 +129,16 @@ func (info *Info) WriteText(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "\nConfig:\n  %s\n", strings.TrimSpace(string(rc)))
-	return err
+	if _, err = fmt.Fprintf(w, "\nConfig:\n  %s\n", strings.TrimSpace(string(rc))); err != nil {
+		return err
+	}
+	if len(info.Annotations) > 0 {
+		fmt.Fprintf(w, "\nAnnotations:\n")
+		for _, k := range slices.Sorted(maps.Keys(info.Annotations)) {
+			fmt.Fprintf(w, "  %s=%s\n", k, info.Annotations[k])
+		}
+	}
+	return nil
 }
 
 // level is the level c compresses at: its own, or its algorithm's default.

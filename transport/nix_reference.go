@@ -16,24 +16,35 @@ import (
 // ErrReadOnly is returned when asked to write to, or delete, a nix: image.
 var ErrReadOnly = errors.New(`"nix:" images can only be read from, not written to or deleted`)
 
-// Reference is a nix: reference: an image description file, read,
-// validated and built (Build) once when the reference is made.
+// Reference is a nix: reference: an image description file, or an index
+// description file, read, validated and built (Build, BuildIndex) once
+// when the reference is made.
 type Reference struct {
 	path  string
-	built *Built
+	built *Built      // an image's; nil for an index
+	index *BuiltIndex // an index's; nil for an image
 }
 
 var _ types.ImageReference = (*Reference)(nil)
 
-// NewReference reads the image description at path. opts are passed to
-// layers.Open when a layer is streamed (tests use layers.WithRoot).
+// NewReference reads the image or index description at path (an index's
+// images too, from the store). opts are passed to layers.Open when a layer
+// is streamed, and to layers.ReadStoreFile when an index's image is read
+// (tests use layers.WithRoot).
 func NewReference(path string, opts ...layers.Option) (*Reference, error) {
 	if path == "" {
 		return nil, errors.New("nix: reference needs the path of an image description")
 	}
-	img, err := description.ReadFile(path)
+	img, idx, err := description.ReadAnyFile(path)
 	if err != nil {
 		return nil, err
+	}
+	if idx != nil {
+		bi, err := ReadIndex(path, idx, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return &Reference{path: path, index: bi}, nil
 	}
 	return newReference(path, img, opts)
 }
@@ -55,11 +66,21 @@ func newReference(name string, img *description.Image, opts []layers.Option) (*R
 	return &Reference{path: name, built: built}, nil
 }
 
-// Image returns the reference's image description.
-func (r *Reference) Image() *description.Image { return r.built.Image }
+// Image returns the reference's image description; nil for an index.
+func (r *Reference) Image() *description.Image {
+	if r.built == nil {
+		return nil
+	}
+	return r.built.Image
+}
 
-// Built returns the image as built from its description, once.
+// Built returns the image as built from its description, once; nil for an
+// index (Index).
 func (r *Reference) Built() *Built { return r.built }
+
+// Index returns the index as built from its description, once; nil for an
+// image (Built).
+func (r *Reference) Index() *BuiltIndex { return r.index }
 
 // Transport returns the nix: transport.
 func (r *Reference) Transport() types.ImageTransport { return Transport }
@@ -87,9 +108,9 @@ func (r *Reference) NewImage(ctx context.Context, sys *types.SystemContext) (typ
 }
 
 // NewImageSource returns a source serving the description's manifest,
-// config and layers.
+// config and layers; for an index, the OCI index and each of its images.
 func (r *Reference) NewImageSource(ctx context.Context, sys *types.SystemContext) (types.ImageSource, error) {
-	return &source{ref: r, built: r.built}, nil
+	return &source{ref: r, built: r.built, index: r.index}, nil
 }
 
 // NewImageDestination fails: nix: is read-only.

@@ -16,7 +16,8 @@ import (
 // containers/image does only after the destination said it lacks the blob.
 type source struct {
 	ref   *Reference
-	built *Built
+	built *Built      // an image's
+	index *BuiltIndex // or an index's
 }
 
 var _ types.ImageSource = (*source)(nil)
@@ -25,9 +26,20 @@ func (s *source) Reference() types.ImageReference { return s.ref }
 
 func (s *source) Close() error { return nil }
 
-// GetManifest returns the OCI image manifest. A nix: image is a single
-// image, never a list, so instanceDigest must be nil.
+// GetManifest returns the OCI image manifest, or for an index the OCI
+// image index (instanceDigest nil) or the manifest of one of its images.
+// A nix: image is a single image, not a list, so instanceDigest must be
+// nil for it.
 func (s *source) GetManifest(ctx context.Context, instanceDigest *digest.Digest) ([]byte, string, error) {
+	if s.index != nil {
+		if instanceDigest == nil {
+			return s.index.Manifest, ocispec.MediaTypeImageIndex, nil
+		}
+		if b := s.index.Image(*instanceDigest); b != nil {
+			return b.Manifest, ocispec.MediaTypeImageManifest, nil
+		}
+		return nil, "", fmt.Errorf("nix:%s: manifest %s is not in the index", s.ref.path, instanceDigest)
+	}
 	if instanceDigest != nil {
 		return nil, "", fmt.Errorf("nix:%s: manifest %s: a nix: image has no manifest list", s.ref.path, instanceDigest)
 	}
@@ -46,7 +58,11 @@ func (s *source) HasThreadSafeGetBlob() bool { return true }
 // the price of a typed error naming the store paths that changed (pushes to
 // registries go through transport/registry, which hashes once).
 func (s *source) GetBlob(ctx context.Context, info types.BlobInfo, cache types.BlobInfoCache) (io.ReadCloser, int64, error) {
-	rc, size, err := s.built.Open(ctx, info.Digest)
+	open := s.built.Open
+	if s.index != nil {
+		open = s.index.Open
+	}
+	rc, size, err := open(ctx, info.Digest)
 	if err != nil {
 		return nil, -1, fmt.Errorf("nix:%s: %w", s.ref.path, err)
 	}

@@ -59,6 +59,8 @@ type Attrs struct {
 	Architecture string `json:"arch"`
 	OS           string `json:"os"`
 	Variant      string `json:"variant"`
+	// Annotations are the manifest's annotations (buildImage).
+	Annotations map[string]string `json:"annotations"`
 }
 
 // Metadata is the history recorded for computed layers.

@@ -122,6 +122,7 @@ func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 		Variant:      a.Variant,
 		Created:      created,
 		Config:       cfg,
+		Annotations:  a.Annotations,
 		Layers:       ls,
 	}
 	if a.ImageTag != nil {

@@ -20,6 +20,9 @@
 //     are exactly the store paths the config names ("${busybox}/bin/sh").
 //     WriteImage adds those paths, with their closures, to the image, and
 //     leaves the carrier itself out.
+//   - WriteIndex, for buildIndex: a description.Index of the image
+//     descriptions it is given (read from the store, each checked), with
+//     each manifest digest and platform and the index's own digest.
 //
 // The attributes read are listed on Attrs; nix/default.nix sets them and
 // docs/nix-api.md describes them from the user's side.

@@ -3,6 +3,7 @@ package description
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -100,7 +101,25 @@ func (img *Image) Manifest(cfg []byte) ocispec.Manifest {
 	for i, l := range img.Layers {
 		m.Layers[i] = ocispec.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size}
 	}
+	m.Annotations = img.manifestAnnotations()
 	return m
+}
+
+// manifestAnnotations are img's annotations as its manifest holds them:
+// none without any, else with org.opencontainers.image.created set to the
+// image's Created (RFC 3339, UTC) unless given.
+func (img *Image) manifestAnnotations() map[string]string {
+	if len(img.Annotations) == 0 {
+		return nil
+	}
+	a := make(map[string]string, len(img.Annotations)+1)
+	for k, v := range img.Annotations {
+		a[k] = v
+	}
+	if _, ok := a[ocispec.AnnotationCreated]; !ok {
+		a[ocispec.AnnotationCreated] = img.Created.UTC().Format(time.RFC3339)
+	}
+	return a
 }
 
 // Encoded is a document as a registry holds it: its bytes and their

@@ -51,6 +51,10 @@ type Image struct {
 	// Config is the runtime configuration (Entrypoint, Cmd, Env, …) with
 	// the OCI image config's field names.
 	Config ocispec.ImageConfig `json:"config"`
+	// Annotations are the manifest's annotations (version 3); with any,
+	// org.opencontainers.image.created defaults to Created (Manifest).
+	// Labels stay in Config.
+	Annotations map[string]string `json:"annotations,omitempty"`
 	// Layers are bottom first.
 	Layers []Layer `json:"layers"`
 }

@@ -13,4 +13,12 @@
 // later is refused up front: digests other than sha256, an unknown CPU
 // variant, uid/gid outside 0…2^32-1, more than MaxLayers layers, a config
 // over MaxConfigSize.
+//
+// Version 3 adds manifest annotations (Image.Annotations) and index
+// descriptions (Index, ReadAnyFile tells them apart): one tag for the
+// images of several platforms, each named by the store path of its image
+// description with the manifest digest, size and platform it builds to.
+// Index.ReadImages reads those files beneath the store directory without
+// following a symlink and checks each; Index.Encode gives the OCI index's
+// bytes and digest, at build time as at push time.
 package description

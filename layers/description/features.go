@@ -35,6 +35,9 @@ type feature struct {
 
 var (
 	featCompression = feature{"compression", 2}
+	featAnnotations = feature{"annotations", 3}
+	// featIndex is an index description: it exists only as version 3.
+	featIndex = feature{"index", 3}
 )
 
 // features lists what l uses beyond version 1.
@@ -48,7 +51,11 @@ func (l *Layer) features() []feature {
 
 // features lists what img uses beyond version 1, its layers' included.
 func (img *Image) features() []feature {
-	return layersFeatures(img.Layers)
+	fs := layersFeatures(img.Layers)
+	if len(img.Annotations) > 0 {
+		fs = append(fs, featAnnotations)
+	}
+	return fs
 }
 
 func layersFeatures(ls []Layer) []feature {

@@ -98,6 +98,9 @@ func (img *Image) Validate() error {
 	if img.Created.IsZero() {
 		return fmt.Errorf("created: missing")
 	}
+	if err := checkAnnotations(img.Annotations); err != nil {
+		return err
+	}
 	if len(img.Layers) == 0 {
 		return fmt.Errorf("layers: an image needs at least one layer")
 	}
@@ -145,6 +148,15 @@ func (l *Layer) Validate() error {
 	}
 	if err := l.Spec.Validate(); err != nil {
 		return err
+	}
+	return nil
+}
+
+// checkAnnotations checks the keys of an annotations map: OCI gives them
+// no grammar, but an empty key names nothing.
+func checkAnnotations(a map[string]string) error {
+	if _, ok := a[""]; ok {
+		return fmt.Errorf("annotations[\"\"]: an empty annotation key")
 	}
 	return nil
 }

@@ -78,4 +78,42 @@ rec {
       Env = [ "PATH=/bin" ];
     };
   };
+
+  source = "https://github.com/nixpush/nixpush";
+
+  # The layered application for one architecture, with annotations. The
+  # files are the same for every architecture here: these machines build
+  # no aarch64 binaries, and an index needs only each platform's
+  # description (with nixpkgs, pass each system's packages instead).
+  multiarchFor = arch: np.buildImage {
+    name = "multiarch";
+    tag = "v1";
+    inherit arch compression;
+    layers = [ base ];
+    copyToRoot = [ rootfs ];
+    perms = tmpWritable;
+    maxLayers = 2;
+    config = {
+      Entrypoint = [ "${hello}/bin/hello" ];
+      Env = [ "PATH=/bin" ];
+    };
+    annotations = {
+      "org.opencontainers.image.source" = source;
+      "org.opencontainers.image.version" = "1.0";
+    };
+  };
+  multiarchAmd64 = multiarchFor "amd64";
+  multiarchArm64 = multiarchFor "arm64";
+
+  # One tag for both: an OCI index of the two images, which share every
+  # layer.
+  index = np.buildIndex {
+    name = "multiarch";
+    tag = "v1";
+    images = [ multiarchAmd64 multiarchArm64 ];
+    annotations = {
+      "org.opencontainers.image.source" = source;
+      "org.opencontainers.image.revision" = "0123456789abcdef0123456789abcdef01234567";
+    };
+  };
 }

@@ -91,13 +91,14 @@ func CopyImage(ctx context.Context, src, dest types.ImageReference, opts ...Opti
 	}
 	defer policy.Destroy() //nolint:errcheck // only frees memory
 
-	if nix, ok := src.(*transport.Reference); ok && isRegistry(dest) {
+	if nix, ok := src.(*transport.Reference); ok && isRegistry(dest) && (nix.Index() == nil || o.multiArchFor(nix, dest) != MultiArchIndexOnly) {
 		return o.push(ctx, policy, nix, dest)
 	}
 	srcSys, err := sideContext(srcCfg, src, o.srcDaemonHost)
 	if err != nil {
 		return nil, err
 	}
+	o.applyPlatform(srcSys)
 	destSys, err := sideContext(destCfg, dest, o.destDaemonHost)
 	if err != nil {
 		return nil, err
@@ -149,10 +150,23 @@ func (o *options) push(ctx context.Context, policy *signature.PolicyContext, nix
 		}
 		dests = append(dests, d.String())
 	}
-	built := nix.Built()
-	rep, err := registry.Push(ctx, []registry.Image{{
-		Source: nix.StringWithinTransport(), Destinations: dests, MountFrom: o.mountFrom, Built: built,
-	}}, o.registry...)
+	in := registry.Image{Source: nix.StringWithinTransport(), Destinations: dests, MountFrom: o.mountFrom, Built: nix.Built()}
+	if bi := nix.Index(); bi != nil {
+		// The whole index, or the image of one platform, as copy.Image
+		// would choose it.
+		if o.multiArchFor(nix, dest) == MultiArchAll {
+			in.Index = bi
+		} else {
+			sys := &types.SystemContext{}
+			o.applyPlatform(sys)
+			b, err := chooseImage(bi, sys)
+			if err != nil {
+				return nil, fmt.Errorf("copying %s to %s: %w", transports(nix), transports(dest), err)
+			}
+			in.Built = b
+		}
+	}
+	rep, err := registry.Push(ctx, []registry.Image{in}, o.registry...)
 	if err != nil {
 		// One image: its failure says it all.
 		var ie *registry.IncompleteError
@@ -161,7 +175,10 @@ func (o *options) push(ctx context.Context, policy *signature.PolicyContext, nix
 		}
 		return &Result{Report: rep}, fmt.Errorf("copying %s to %s: %w", transports(nix), transports(dest), err)
 	}
-	return &Result{Manifest: built.Manifest, Digest: built.ManifestDigest, Report: rep}, nil
+	if in.Index != nil {
+		return &Result{Manifest: in.Index.Manifest, Digest: in.Index.Digest, Report: rep}, nil
+	}
+	return &Result{Manifest: in.Built.Manifest, Digest: in.Built.ManifestDigest, Report: rep}, nil
 }
 
 // allowed checks src against the signature policy.
@@ -267,9 +284,10 @@ func (c *copier) copyOnce(ctx context.Context, src types.ImageReference, srcSys 
 		MaxParallelDownloads: uint(c.cfg.Parallel()),
 		// From the first destination on to an additional tag, nothing
 		// changes.
-		PreserveDigests:  preserveDigests(src, dest) || src != c.src,
-		Progress:         events.ch,
-		ProgressInterval: progressInterval,
+		PreserveDigests:    preserveDigests(src, dest) || src != c.src,
+		Progress:           events.ch,
+		ProgressInterval:   progressInterval,
+		ImageListSelection: listSelection(c.o.multiArchFor(c.src, dest)),
 	}
 	man, err := copy.Image(ctx, policy, dest, src, copts)
 	events.close()

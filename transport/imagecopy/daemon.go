@@ -9,6 +9,7 @@ import (
 	"go.podman.io/image/v5/types"
 
 	"github.com/nixpush/nixpush/layers"
+	"github.com/nixpush/nixpush/layers/description"
 	"github.com/nixpush/nixpush/transport"
 )
 
@@ -52,10 +53,19 @@ func checkDaemonLayers(src, dest types.ImageReference) error {
 	if !ok || dest.Transport().Name() != "docker-daemon" {
 		return nil
 	}
-	for i, l := range nix.Image().Layers {
-		if l.Compression != nil && l.Compression.Algorithm == layers.Zstd {
-			return fmt.Errorf("copying %s to %s: layers[%d] (%s) is zstd-compressed, and the Docker daemon takes only uncompressed or gzip layers: %w; copy to docker-archive: (layers are decompressed there) and docker load it, or build the image with gzip",
-				transports(src), transports(dest), i, l.Digest, ErrCompression)
+	imgs := []*description.Image{nix.Image()}
+	if bi := nix.Index(); bi != nil {
+		imgs = imgs[:0]
+		for _, b := range bi.Images {
+			imgs = append(imgs, b.Image)
+		}
+	}
+	for _, img := range imgs {
+		for i, l := range img.Layers {
+			if l.Compression != nil && l.Compression.Algorithm == layers.Zstd {
+				return fmt.Errorf("copying %s to %s: layers[%d] (%s) is zstd-compressed, and the Docker daemon takes only uncompressed or gzip layers: %w; copy to docker-archive: (layers are decompressed there) and docker load it, or build the image with gzip",
+					transports(src), transports(dest), i, l.Digest, ErrCompression)
+			}
 		}
 	}
 	return nil

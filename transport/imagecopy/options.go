@@ -3,6 +3,8 @@ package imagecopy
 import (
 	"errors"
 
+	"go.podman.io/image/v5/types"
+
 	"github.com/nixpush/nixpush/transport/registry"
 )
 
@@ -18,6 +20,8 @@ type options struct {
 	policyFile       string
 	additionalTags   []string
 	mountFrom        []string
+	multiArch        string               // WithMultiArch; "" for the source's default
+	platform         *types.SystemContext // WithPlatform's choice, or nil
 }
 
 func makeOptions(opts []Option) (*options, error) {

@@ -87,8 +87,16 @@ func (e *events) name(info types.BlobInfo) string {
 func blobNames(src types.ImageReference) map[digest.Digest]string {
 	n := map[digest.Digest]string{}
 	if ref, ok := src.(*transport.Reference); ok {
-		for _, b := range ref.Built().Blobs() {
-			n[b.Digest] = ref.Built().Name(b)
+		built := []*transport.Built{ref.Built()}
+		if bi := ref.Index(); bi != nil {
+			built = bi.Images
+		}
+		for _, img := range built {
+			for _, b := range img.Blobs() {
+				if _, ok := n[b.Digest]; !ok {
+					n[b.Digest] = img.Name(b)
+				}
+			}
 		}
 	}
 	return n

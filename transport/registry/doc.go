@@ -29,6 +29,13 @@
 // each image's description: an image claiming another size fails with a
 // transport.SizeError, and its manifest is not written.
 //
+// An index (Image.Index, or a Source naming an index description) is
+// pushed by the same run (index.go): its images join the run as images
+// with untagged destinations, sharing its blob work; each image's
+// manifest is written by digest once its blobs are in place, then the
+// index under its tags, never before every manifest is there. An index
+// the repository holds (by tag or digest) needs nothing more.
+//
 // Push returns a Report: per image, its manifest digest and destinations;
 // in total, blobs and bytes uploaded, mounted and skipped.
 //

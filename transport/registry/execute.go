@@ -26,9 +26,12 @@ import (
 // each of its blobs is in place in its repository.
 func (r *run) execute(ctx context.Context) {
 	var wg sync.WaitGroup
+	r.probeIndexes(ctx)
 	for _, img := range r.images {
 		for _, id := range img.dests {
-			wg.Go(func() { r.probe(ctx, id) })
+			if !id.present { // an image of an index already there
+				wg.Go(func() { r.probe(ctx, id) })
+			}
 		}
 	}
 	wg.Wait()
@@ -44,6 +47,7 @@ func (r *run) execute(ctx context.Context) {
 		}
 	}
 	wg.Wait()
+	r.pushIndexes(ctx)
 	for _, rp := range r.order {
 		for _, d := range append(rp.stale, rp.dest) {
 			if d != nil {

@@ -40,6 +40,11 @@ type Image struct {
 	// Built), with the layer options it was made with. Not read from plan
 	// files.
 	Built *transport.Built `json:"-"`
+	// Index is an index already read and built (transport.Reference's
+	// Index): its images are pushed, each manifest by digest, then the
+	// index under the destinations' tags. Not read from plan files, whose
+	// Source may name an index description as well as an image's.
+	Index *transport.BuiltIndex `json:"-"`
 }
 
 // MaxPlanSize is the largest plan file read, in bytes: a plan names image

@@ -92,6 +92,7 @@ type run struct {
 	blobs   map[blobKey]*blob
 	blobSeq []*blob
 	futures map[futureKey]*future
+	ix      indexState // indexes and their images (index.go)
 	causeMu sync.Mutex
 	cause   error // the first failure, for a report with no failed image to name
 }
@@ -107,6 +108,9 @@ type image struct {
 	mountFrom map[string][]reference.Named
 	dests     []*imageDest
 	report    ImageReport
+	// child says it is an image of an index: its destinations have no
+	// tags, and the index reports it (index.go).
+	child bool
 
 	faultMu sync.Mutex
 	fault   error // why its store no longer gives a blob (run.blame)
@@ -212,12 +216,18 @@ func (r *run) plan(images []Image) error {
 	tagOwner := map[string]string{} // REGISTRY/REPO:TAG → source
 	for _, in := range images {
 		built := in.Built
-		if built == nil {
+		if built == nil && in.Index == nil {
 			ref, err := transport.NewReference(strings.TrimPrefix(in.Source, transport.Name+":"), r.o.layerOpts...)
 			if err != nil {
 				return fmt.Errorf("image %s: %w", in.Source, err)
 			}
-			built = ref.Built()
+			built, in.Index = ref.Built(), ref.Index()
+		}
+		if in.Index != nil {
+			if err := r.planIndex(in, tagOwner); err != nil {
+				return err
+			}
+			continue
 		}
 		img := &image{source: in.Source, built: built, labels: map[digest.Digest]string{}}
 		img.report = ImageReport{Source: in.Source, Digest: built.ManifestDigest, Status: StatusPushed}
@@ -360,6 +370,9 @@ func (r *run) report(ctx context.Context) (*Report, error) {
 	rep := &Report{Totals: r.tally.snapshot(), Seconds: time.Since(r.tally.start).Seconds()}
 	var first error
 	for _, img := range r.images {
+		if img.child {
+			continue // in its index's report
+		}
 		ir := img.report
 		ir.Destinations = nil
 		for _, id := range img.dests {
@@ -386,6 +399,7 @@ func (r *run) report(ctx context.Context) (*Report, error) {
 		}
 		rep.Images = append(rep.Images, ir)
 	}
+	first = r.reportIndexes(ctx, rep, first)
 	if ctx.Err() != nil && first == nil {
 		first = ctx.Err()
 	}

@@ -41,6 +41,19 @@ type ImageReport struct {
 	// StatusFailed or StatusCanceled.
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
+	// Platforms are, for an index, its images: Digest is then the
+	// index's digest.
+	Platforms []PlatformReport `json:"platforms,omitempty"`
+}
+
+// PlatformReport is one image of an index.
+type PlatformReport struct {
+	// Platform is os/architecture[/variant].
+	Platform string `json:"platform"`
+	// Digest is the image's manifest digest.
+	Digest digest.Digest `json:"digest"`
+	// Image is the image description.
+	Image string `json:"image"`
 }
 
 // DestinationReport is one tag an image was pushed to.
@@ -106,6 +119,9 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		t.Skipped.Blobs, meter.Size(t.Skipped.Bytes), t.Manifests, t.Unchanged)
 	for _, img := range r.Images {
 		fmt.Fprintf(w, "%s %s %s\n", img.Status, img.Digest, img.Source)
+		for _, p := range img.Platforms {
+			fmt.Fprintf(w, "    %s: %s\n", p.Platform, p.Digest)
+		}
 		for _, d := range img.Destinations {
 			if d.Status == StatusPushed {
 				fmt.Fprintf(w, "    %s\n", d.Reference)

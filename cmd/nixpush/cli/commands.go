@@ -8,6 +8,7 @@ func commands() []*cobra.Command {
 		// builder side (layers/)
 		newCmdLayer(),
 		newCmdImage(),
+		newCmdIndex(),
 		newCmdWriteConfig(),
 		newCmdWriteApp(),
 		newCmdVerify(),

@@ -20,6 +20,9 @@ func newCmdCopy() *cobra.Command {
 		srcDaemon, destDaemon string
 		digestFile, policy    string
 		tags, mountFrom       []string
+		all                   bool
+		multiArch             string
+		platform              [3]string // os, arch, variant
 		srcPW                 = passwordSource{flag: "src-password-stdin", env: envSrcPassword}
 		destPW                = passwordSource{flag: "dest-password-stdin", env: envDestPassword}
 	)
@@ -39,8 +42,16 @@ exactly as described. On a layer that no longer matches its description, no
 manifest is written and the error names the layer and the store paths that
 changed.
 
+An index description (buildIndex) is copied whole by default: every image's
+blobs (each unique blob once), each image's manifest by digest, then the
+index under the tag; the same to oci: and dir:. --multi-arch (or --all)
+chooses as skopeo does: system copies only the image of the machine's
+platform (or of --override-os/--override-arch/--override-variant), all the
+index and every image, index-only the index alone. docker-archive: and
+docker-daemon: hold single images: they get the system's image.
+
 Progress and a summary go to stderr; the last line on stdout is the manifest
-digest. Credentials come from --authfile (default $REGISTRY_AUTH_FILE), the
+digest (for an index copied whole, the index digest). Credentials come from --authfile (default $REGISTRY_AUTH_FILE), the
 usual auth.json and docker config.json files, credential helpers, or
 --src-creds and --dest-creds USER with the password on stdin
 (--dest-password-stdin), in $NIXPUSH_DEST_PASSWORD ($NIXPUSH_SRC_PASSWORD) or
@@ -51,7 +62,10 @@ a loopback address or a host named with --insecure-creds-host.`,
   nixpush copy nix:result docker://registry.example.com/app:v1 --additional-tag latest
   nixpush copy --authfile ci-auth.json --digestfile app.digest nix:result docker://registry.example.com/app:v1
   printf '%s' "$TOKEN" | nixpush copy --dest-creds ci --dest-password-stdin nix:result docker://registry.example.com/app:v1
-  nixpush copy nix:result oci-archive:app.tar:v1`,
+  nixpush copy nix:result oci-archive:app.tar:v1
+  nix-build -A index   # buildIndex: result -> /nix/store/…-index-app.json
+  nixpush copy nix:result docker://registry.example.com/app:v1   # every platform, then the index
+  nixpush copy --multi-arch system --override-arch arm64 nix:result oci:app-arm64:v1`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dest := reg.options(cmd, 0)
@@ -65,7 +79,11 @@ a loopback address or a host named with --insecure-creds-host.`,
 			}); err != nil {
 				return err
 			}
-			res, err := imagecopy.Copy(cmd.Context(), args[0], args[1],
+			more, err := multiArchOptions(all, multiArch, platform)
+			if err != nil {
+				return err
+			}
+			res, err := imagecopy.Copy(cmd.Context(), args[0], args[1], append(more,
 				imagecopy.WithRegistryOptions(dest...),
 				imagecopy.WithSourceRegistryOptions(src...),
 				imagecopy.WithSourceDaemonHost(srcDaemon),
@@ -73,7 +91,7 @@ a loopback address or a host named with --insecure-creds-host.`,
 				imagecopy.WithPolicyFile(policy),
 				imagecopy.WithAdditionalTags(tags...),
 				imagecopy.WithMountFrom(mountFrom...),
-			)
+			)...)
 			if err != nil {
 				return err
 			}
@@ -104,6 +122,11 @@ a loopback address or a host named with --insecure-creds-host.`,
 	f.StringVar(&digestFile, "digestfile", "", "write the digest of the pushed manifest to `FILE`")
 	f.StringVar(&policy, "policy", "", "signature policy `FILE` (default: accept any image)")
 	f.StringArrayVar(&tags, "additional-tag", nil, "also tag the image as `TAG` (a tag, or a full REGISTRY/REPO:TAG on the destination's registry); repeatable")
+	f.BoolVarP(&all, "all", "a", false, "copy every image of an index, and the index (--multi-arch all)")
+	f.StringVar(&multiArch, "multi-arch", "", "of an index, copy the image of this `SELECTION`: system (the machine's platform, or --override-*), all, or index-only (default: all for a nix: index, except to docker-archive: and docker-daemon:; system otherwise)")
+	f.StringVar(&platform[0], "override-os", "", "choose the image of an index for `OS` instead of the machine's")
+	f.StringVar(&platform[1], "override-arch", "", "choose the image of an index for `ARCH` instead of the machine's")
+	f.StringVar(&platform[2], "override-variant", "", "choose the image of an index for `VARIANT` instead of the machine's")
 	f.StringArrayVar(&mountFrom, "mount-from", nil, "`REPO` of the destination registry that may hold the image's blobs: mount them from there instead of uploading; repeatable")
 	return cmd
 }
@@ -135,4 +158,23 @@ func copyCredentials(cmd *cobra.Command, sides []copyCreds) error {
 		}
 	}
 	return nil
+}
+
+// multiArchOptions turns --all, --multi-arch and --override-* into options,
+// as skopeo reads them.
+func multiArchOptions(all bool, multiArch string, platform [3]string) ([]imagecopy.Option, error) {
+	var opts []imagecopy.Option
+	if all {
+		if multiArch != "" && multiArch != imagecopy.MultiArchAll {
+			return nil, fmt.Errorf("--all and --multi-arch %s: give one or the other", multiArch)
+		}
+		multiArch = imagecopy.MultiArchAll
+	}
+	if multiArch != "" {
+		opts = append(opts, imagecopy.WithMultiArch(multiArch))
+	}
+	if platform != [3]string{} {
+		opts = append(opts, imagecopy.WithPlatform(platform[0], platform[1], platform[2]))
+	}
+	return opts, nil
 }

@@ -49,6 +49,11 @@ longer match an image's description fails that image only; other images
 sharing the layer supply it. An image whose description gives a blob another
 size than the registry holds it with fails, and its manifest is not written.
 
+An index description (buildIndex) is pushed whole: its images' blobs join
+the run's (each unique blob once per registry), each image's manifest is
+written by digest, then the index under its tags; stdout and --report give
+the index digest, and the report each platform's manifest digest.
+
 Destinations name their registry host (docker.io/… for Docker Hub).
 Credentials are per registry: from the auth files (--authfile), or
 --creds-for HOST=USER for one registry; --dest-creds USER only when every
