@@ -59,6 +59,17 @@ type Attrs struct {
 	Architecture string `json:"arch"`
 	OS           string `json:"os"`
 	Variant      string `json:"variant"`
+
+	// Ignore are store paths left out of the closure, with the paths only
+	// they refer to (buildImage, buildLayer).
+	Ignore []string `json:"ignore"`
+	// IncludeStorePaths false keeps only the copyToRoot contents in the
+	// computed layers (buildImage); absent means true.
+	IncludeStorePaths *bool `json:"includeStorePaths"`
+	// NixDatabase is the store path of the Nix database (a nix-db output,
+	// also in CopyToRoot) whose registered paths must be exactly the
+	// image's store paths (buildImage with initializeNixDatabase).
+	NixDatabase string `json:"nixDatabase"`
 }
 
 // Metadata is the history recorded for computed layers.

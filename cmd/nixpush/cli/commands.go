@@ -9,6 +9,7 @@ func commands() []*cobra.Command {
 		newCmdLayer(),
 		newCmdImage(),
 		newCmdWriteConfig(),
+		newCmdNixDB(),
 		newCmdWriteApp(),
 		newCmdVerify(),
 		newCmdVersion(),
