@@ -222,7 +222,7 @@ let
         // withDB);
     in
     # copyToRegistry, copyTo, copyToPodman, copyToDockerDaemon: nix/apps.nix.
-    withApps (drv // {
+    withApps (drv // withDB // {
       imageName = name;
       # Without an explicit tag, the description has none: the tag is the
       # hash part of its store path, known only once its inputs are.
@@ -232,4 +232,5 @@ in
 {
   inherit buildLayer buildImage;
   plan = import ./plan.nix { inherit exe system; };
+  users = import ./users.nix { inherit exe system; };
 }

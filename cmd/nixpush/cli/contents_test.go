@@ -1,0 +1,178 @@
+package cli_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/nixpush/nixpush/internal/testenv"
+)
+
+// contentsExpr builds attr of a Nix file whose body sees np
+// (nix/default.nix), ex (nix/examples), bb (busybox's store path) and
+// rootfs, a root file system of busybox applets with no /etc.
+func contentsExpr(t *testing.T, body, attr string, extra ...string) string {
+	t.Helper()
+	repo := testenv.RepoRoot(t)
+	src := fmt.Sprintf(`{ nixpush, busybox }:
+let
+  np = import %q { inherit nixpush; };
+  ex = import %q { inherit nixpush busybox; };
+  bb = ex.busybox;
+  rootfs = builtins.derivation {
+    name = "applets";
+    system = builtins.currentSystem;
+    builder = "${bb}/bin/busybox";
+    args = [ "sh" "-e" "-c" ''
+      ${bb}/bin/busybox mkdir -p $out/bin $out/tmp
+      for a in sh id ls touch cat echo; do ${bb}/bin/busybox ln -s ${bb}/bin/busybox $out/bin/$a; done
+    '' ];
+  };
+in
+%s
+`, filepath.Join(repo, "nix"), filepath.Join(repo, "nix", "examples"), body)
+	f := filepath.Join(t.TempDir(), "test.nix")
+	writeFile(t, f, src)
+	args := append([]string{f, "-A", attr, "--arg", "nixpush", testenv.NixpushDir(t), "--arg", "busybox", testenv.BusyboxDir(t)}, extra...)
+	out, err := testenv.NixBuild(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// pushAndUnpack pushes desc with nixpush to reg as name, copies it back
+// with skopeo to an OCI layout and unpacks it with umoci; it returns the
+// root file system.
+func pushAndUnpack(t *testing.T, reg *testenv.Registry, desc, name string) string {
+	t.Helper()
+	image := reg.Host + "/" + name
+	if r := run(t, buildNixpush(t), nil, "copy", "-q", "--dest-tls-verify=false", "nix:"+desc, "docker://"+image); r.err != nil {
+		t.Fatalf("copy: %v\n%s", r.err, r.stderr)
+	}
+	layout := filepath.Join(t.TempDir(), "layout")
+	testenv.Skopeo(t, "copy", "--src-tls-verify=false", "docker://"+image, "oci:"+layout+":x")
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	if out, err := exec.Command(testenv.Tool(t, "umoci"), "unpack", "--image", layout+":x", bundle).CombinedOutput(); err != nil {
+		t.Fatalf("umoci unpack: %v\n%s", err, out)
+	}
+	return filepath.Join(bundle, "rootfs")
+}
+
+func owner(t *testing.T, name string) (uint32, uint32) {
+	t.Helper()
+	fi, err := os.Lstat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return st.Uid, st.Gid
+}
+
+// TestNixDatabaseImage builds an image with initializeNixDatabase (a
+// buildLayer base below, copyToRoot, the config's closure), checks that
+// the database is bit-reproducible (nix-build --check), pushes the image,
+// pulls it back with skopeo, unpacks it with umoci, and has Debian's Nix
+// read the unpacked root file system as a store: every store path of the
+// image is valid with its closure, and nix-store --verify --check-contents
+// re-hashes each one against the database. A file changed afterwards
+// makes the same check fail.
+func TestNixDatabaseImage(t *testing.T) {
+	testenv.RequireNix(t)
+	reg := testenv.StartRegistry(t)
+	body := `rec {
+  img = np.buildImage {
+    name = "nixdb";
+    tag = "v1";
+    copyToRoot = [ rootfs ];
+    layers = [ ex.base ];
+    maxLayers = 2;
+    config.Entrypoint = [ "${ex.hello}/bin/hello" ];
+    initializeNixDatabase = true;
+    nixUid = 1000;
+    nixGid = 100;
+  };
+  hello = ex.hello;
+}`
+	desc := contentsExpr(t, body, "img")
+	hello := contentsExpr(t, body, "hello")
+	bb := strings.TrimSpace(mustNix(t, "nix-store", "-q", "--references", hello))
+	db := contentsExpr(t, body, "img.nixDatabase")
+	contentsExpr(t, body, "img.nixDatabase", "--check")
+
+	root := pushAndUnpack(t, reg, desc, "nixdb:v1")
+	store := "local?root=" + root
+
+	got := strings.Fields(mustNix(t, "nix", "path-info", "--store", store, "-r", hello))
+	want := []string{bb, hello}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("nix path-info -r %s in the image: %v, want %v", hello, got, want)
+	}
+	all := strings.Fields(mustNix(t, "nix", "path-info", "--store", store, "--all"))
+	slices.Sort(all)
+	if !slices.Equal(all, want) {
+		t.Errorf("nix path-info --all in the image: %v, want exactly the image's store paths %v", all, want)
+	}
+	for _, p := range want {
+		if target, err := os.Readlink(filepath.Join(root, "nix/var/nix/gcroots/docker", filepath.Base(p))); err != nil || target != p {
+			t.Errorf("gcroot of %s: %q, %v", p, target, err)
+		}
+	}
+	if _, err := testenv.Nix(t, "nix-store", "--verify", "--check-contents", "--store", store); err != nil {
+		t.Fatalf("nix-store --verify --check-contents of the unpacked image: %v", err)
+	}
+
+	// Owners: nixUid/nixGid own /nix, the database and the image's own
+	// store paths; the buildLayer base keeps its root-owned busybox.
+	for _, c := range []struct {
+		path     string
+		uid, gid uint32
+	}{
+		{"nix", 1000, 100},
+		{"nix/store", 1000, 100},
+		{"nix/var/nix/db", 1000, 100},
+		{"nix/var/nix/db/db.sqlite", 1000, 100},
+		{hello[1:], 1000, 100},
+		{hello[1:] + "/bin/hello", 1000, 100},
+		{bb[1:], 0, 0},
+	} {
+		if uid, gid := owner(t, filepath.Join(root, c.path)); uid != c.uid || gid != c.gid {
+			t.Errorf("/%s: owned by %d:%d, want %d:%d", c.path, uid, gid, c.uid, c.gid)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(root, "nix/var/nix/db/db.sqlite")); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("db.sqlite: %v, %v; want mode 0644", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, db[1:])); err == nil {
+		t.Errorf("the database's own store path %s is in the image's store; it should only be copied to /", db)
+	}
+
+	// The check can fail: change a registered file.
+	f := filepath.Join(root, hello[1:], "bin", "hello")
+	if err := os.Chmod(f, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f, []byte("#!/bin/sh\necho changed\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := testenv.Nix(t, "nix-store", "--verify", "--check-contents", "--store", store)
+	if err == nil || !strings.Contains(err.Error(), "was modified") {
+		t.Errorf("nix-store --verify --check-contents on a changed store path: %v, want it to name the path as modified", err)
+	}
+}
+
+func mustNix(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := testenv.Nix(t, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
