@@ -10,6 +10,7 @@ func commands() []*cobra.Command {
 		newCmdImage(),
 		newCmdWriteConfig(),
 		newCmdNixDB(),
+		newCmdUsers(),
 		newCmdWriteApp(),
 		newCmdVerify(),
 		newCmdVersion(),

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -175,4 +176,62 @@ func mustNix(t *testing.T, name string, args ...string) string {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return out
+}
+
+// TestUsersWithPodman gives an image a user with np.users and runs it as
+// that user (config.User = "app") with podman: id names the user and its
+// groups, the home directory is the user's and writable, and root's
+// entries are there too.
+func TestUsersWithPodman(t *testing.T) {
+	testenv.RequireNix(t)
+	podman, err := exec.LookPath("podman")
+	if err != nil {
+		t.Skipf("podman is optional and not installed: %v", err)
+	}
+	reg := testenv.StartRegistry(t)
+	desc := contentsExpr(t, `{
+  img = np.buildImage {
+    name = "users";
+    tag = "v1";
+    copyToRoot = [
+      rootfs
+      (np.users {
+        users.app = { uid = 1000; groups = [ "wheel" ]; shell = "/bin/sh"; };
+        groups.wheel.gid = 10;
+      })
+    ];
+    config = {
+      User = "app";
+      Env = [ "PATH=/bin" ];
+      Entrypoint = [ "/bin/sh" "-c" "id; ls -lnd $HOME; touch $HOME/x && echo home-writable; cat /etc/passwd /etc/group; ls -ln /etc/shadow" ];
+    };
+  };
+}`, "img")
+	image := reg.Host + "/users:v1"
+	if r := run(t, buildNixpush(t), nil, "copy", "-q", "--dest-tls-verify=false", "nix:"+desc, "docker://"+image); r.err != nil {
+		t.Fatalf("copy: %v\n%s", r.err, r.stderr)
+	}
+	pod := exec.Command(podman, "run", "--rm", "--tls-verify=false", image)
+	pod.Env = append(os.Environ(), podmanEnv(t)...)
+	out, err := pod.CombinedOutput()
+	if err != nil {
+		if cannotRun.Match(out) {
+			t.Skipf("podman cannot run containers on this machine: %v\n%s", err, out)
+		}
+		t.Fatalf("podman run %s: %v\n%s", image, err, out)
+	}
+	got := string(out)
+	t.Logf("podman run %s:\n%s", image, got)
+	for _, want := range []string{
+		`uid=1000\(app\) gid=1000\(app\) groups=10\(wheel\),1000\(app\)\n`,
+		`\ndrwxr-xr-x\s+\d+\s+1000\s+1000\s.*\s/home/app\n`, // ls -lnd $HOME
+		`\nhome-writable\n`,
+		`\nroot:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n`,
+		`\nroot:x:0:\nwheel:x:10:app\napp:x:1000:\n`,
+		`\n-rw-r-----\s+\d+\s+0\s+0\s.*\s/etc/shadow\n`,
+	} {
+		if !regexp.MustCompile(want).MatchString(got) {
+			t.Errorf("podman run %s: output does not match %q", image, want)
+		}
+	}
 }
