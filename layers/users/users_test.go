@@ -84,7 +84,10 @@ func TestInvalid(t *testing.T) {
 		{"home /", "users.app.home", func(s *users.Spec) { u := app(); u.Home = "/"; s.Users["app"] = u }},
 		{"colon in shell", "users.app.shell", func(s *users.Spec) { u := app(); u.Shell = "/bin/sh:x"; s.Users["app"] = u }},
 		{"newline in description", "users.app.description", func(s *users.Spec) { u := app(); u.Description = "a\nb"; s.Users["app"] = u }},
-		{"unknown group", "users.app.groups[1]", func(s *users.Spec) { delete(s.Groups, "audio"); s.Users["daemon"] = users.User{UID: 2, GID: 2, Home: "/"} }},
+		{"unknown group", "users.app.groups[1]", func(s *users.Spec) {
+			delete(s.Groups, "audio")
+			s.Users["daemon"] = users.User{UID: 2, GID: 2, Home: "/"}
+		}},
 		{"private group name taken", "users.app.gid", func(s *users.Spec) { s.Groups["app"] = users.Group{GID: 5} }},
 	}
 	for _, tt := range tests {
