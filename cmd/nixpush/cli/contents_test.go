@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/nixpush/nixpush/internal/testenv"
+	"github.com/nixpush/nixpush/layers/description"
 )
 
 // contentsExpr builds attr of a Nix file whose body sees np
@@ -105,6 +106,14 @@ func TestNixDatabaseImage(t *testing.T) {
 	bb := strings.TrimSpace(mustNix(t, "nix-store", "-q", "--references", hello))
 	db := contentsExpr(t, body, "img.nixDatabase")
 	contentsExpr(t, body, "img.nixDatabase", "--check")
+	contentsExpr(t, body, "img", "--check")
+	img, err := description.ReadFile(desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Version != 1 {
+		t.Errorf("description version %d: a Nix database needs no new description feature, want 1", img.Version)
+	}
 
 	root := pushAndUnpack(t, reg, desc, "nixdb:v1")
 	store := "local?root=" + root
@@ -163,7 +172,7 @@ func TestNixDatabaseImage(t *testing.T) {
 	if err := os.WriteFile(f, []byte("#!/bin/sh\necho changed\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	_, err := testenv.Nix(t, "nix-store", "--verify", "--check-contents", "--store", store)
+	_, err = testenv.Nix(t, "nix-store", "--verify", "--check-contents", "--store", store)
 	if err == nil || !strings.Contains(err.Error(), "was modified") {
 		t.Errorf("nix-store --verify --check-contents on a changed store path: %v, want it to name the path as modified", err)
 	}
