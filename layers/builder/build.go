@@ -108,7 +108,7 @@ func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 		return nil, err
 	}
 	o := makeOptions(opts)
-	g, plan, err := imagePlan(a, g, o)
+	plan, err := imagePlan(a, g, o)
 	if err != nil {
 		return nil, err
 	}

@@ -15,11 +15,10 @@ import (
 // What an image holds beyond the plain closure: ignore, includeStorePaths
 // and the Nix database (docs/nix-api.md, "Image contents").
 
-// imagePlan is the layering of a buildImage call, before hashing, and the
-// closure graph it used (without the ignored paths). BuildImage and the
-// Nix database builder share it, so that the database registers exactly
-// the store paths of the image.
-func imagePlan(a *Attrs, g *closure.Graph, o options) (*closure.Graph, []layering.Layer, error) {
+// imagePlan is the layering of a buildImage call, before hashing.
+// BuildImage and the Nix database builder share it, so that the database
+// registers exactly the store paths of the image.
+func imagePlan(a *Attrs, g *closure.Graph, o options) ([]layering.Layer, error) {
 	deps := append([]string(nil), a.Deps...)
 	var configRefs []string
 	if a.ConfigRefs != "" {
@@ -27,20 +26,16 @@ func imagePlan(a *Attrs, g *closure.Graph, o options) (*closure.Graph, []layerin
 		// store paths the config names. They belong in the image, the
 		// carrier does not.
 		if !g.Has(a.ConfigRefs) {
-			return nil, nil, fmt.Errorf("configRefs: %s is %w", a.ConfigRefs, closure.ErrNotInGraph)
+			return nil, fmt.Errorf("configRefs: %s is %w", a.ConfigRefs, closure.ErrNotInGraph)
 		}
 		configRefs = g.References(a.ConfigRefs)
 		deps = append(deps, configRefs...)
 	}
 	g, err := ignoring(a, g, a.Deps, configRefs)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	plan, err := planLayers(a, g, deps, o)
-	if err != nil {
-		return nil, nil, err
-	}
-	return g, plan, nil
+	return planLayers(a, g, deps, o)
 }
 
 // ignoring returns g without the store paths of a.Ignore and without
@@ -168,7 +163,8 @@ func storePaths(plan []layering.Layer) []string {
 }
 
 // checkNixDatabase makes sure the Nix database the image holds (copied to
-// /) registers exactly the image's store paths: its references are the
+// /) registers exactly the image's store paths: its references, in the
+// graph as Nix gave it (g, not the one without ignored paths), are the
 // paths it names.
 func checkNixDatabase(a *Attrs, g *closure.Graph, plan []layering.Layer) error {
 	if a.NixDatabase == "" {
@@ -217,7 +213,7 @@ func BuildNixDB(a *Attrs, opts ...Option) ([]nixdb.Path, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, plan, err := imagePlan(a, g, makeOptions(opts))
+	plan, err := imagePlan(a, g, makeOptions(opts))
 	if err != nil {
 		return nil, err
 	}
