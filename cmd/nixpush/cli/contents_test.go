@@ -48,10 +48,9 @@ in
 	return out
 }
 
-// pushAndUnpack pushes desc with nixpush to reg as name, copies it back
-// with skopeo to an OCI layout and unpacks it with umoci; it returns the
-// root file system.
-func pushAndUnpack(t *testing.T, reg *testenv.Registry, desc, name string) string {
+// pushAndPull pushes desc with nixpush to reg as name and copies it back
+// with skopeo to an OCI layout, tag x.
+func pushAndPull(t *testing.T, reg *testenv.Registry, desc, name string) string {
 	t.Helper()
 	image := reg.Host + "/" + name
 	if r := run(t, buildNixpush(t), nil, "copy", "-q", "--dest-tls-verify=false", "nix:"+desc, "docker://"+image); r.err != nil {
@@ -59,6 +58,13 @@ func pushAndUnpack(t *testing.T, reg *testenv.Registry, desc, name string) strin
 	}
 	layout := filepath.Join(t.TempDir(), "layout")
 	testenv.Skopeo(t, "copy", "--src-tls-verify=false", "docker://"+image, "oci:"+layout+":x")
+	return layout
+}
+
+// unpack unpacks the image x of an OCI layout with umoci and returns its
+// root file system.
+func unpack(t *testing.T, layout string) string {
+	t.Helper()
 	bundle := filepath.Join(t.TempDir(), "bundle")
 	if out, err := exec.Command(testenv.Tool(t, "umoci"), "unpack", "--image", layout+":x", bundle).CombinedOutput(); err != nil {
 		t.Fatalf("umoci unpack: %v\n%s", err, out)
@@ -82,8 +88,9 @@ func owner(t *testing.T, name string) (uint32, uint32) {
 // pulls it back with skopeo, unpacks it with umoci, and has Debian's Nix
 // read the unpacked root file system as a store: every store path of the
 // image is valid with its closure, and nix-store --verify --check-contents
-// re-hashes each one against the database. A file changed afterwards
-// makes the same check fail.
+// re-hashes each one against the database. As nixUid (uid 1000, without
+// root), Nix adds a path to a fresh copy of the store and verifies it. A
+// file changed afterwards makes the root check fail.
 func TestNixDatabaseImage(t *testing.T) {
 	testenv.RequireNix(t)
 	reg := testenv.StartRegistry(t)
@@ -115,7 +122,8 @@ func TestNixDatabaseImage(t *testing.T) {
 		t.Errorf("description version %d: a Nix database needs no new description feature, want 1", img.Version)
 	}
 
-	root := pushAndUnpack(t, reg, desc, "nixdb:v1")
+	layout := pushAndPull(t, reg, desc, "nixdb:v1")
+	root := unpack(t, layout)
 	store := "local?root=" + root
 
 	got := strings.Fields(mustNix(t, "nix", "path-info", "--store", store, "-r", hello))
@@ -164,6 +172,13 @@ func TestNixDatabaseImage(t *testing.T) {
 		t.Errorf("the database's own store path %s is in the image's store; it should only be copied to /", db)
 	}
 
+	// nixUid can use the store without root, in a second copy that Nix
+	// has not touched as root: add a path to it as uid 1000 (the database
+	// is written, the store directory too), then verify it as that user.
+	if os.Geteuid() == 0 {
+		asNixUser(t, unpack(t, layout))
+	}
+
 	// The check can fail: change a registered file.
 	f := filepath.Join(root, hello[1:], "bin", "hello")
 	if err := os.Chmod(f, 0o755); err != nil {
@@ -175,6 +190,46 @@ func TestNixDatabaseImage(t *testing.T) {
 	_, err = testenv.Nix(t, "nix-store", "--verify", "--check-contents", "--store", store)
 	if err == nil || !strings.Contains(err.Error(), "was modified") {
 		t.Errorf("nix-store --verify --check-contents on a changed store path: %v, want it to name the path as modified", err)
+	}
+}
+
+// asNixUser runs Nix as uid 1000, gid 100 (the image's nixUid and
+// nixGid) on the unpacked image's store: it adds a file and verifies the
+// store, which needs /nix/store, /nix/var/nix and the database writable by
+// that user.
+func asNixUser(t *testing.T, root string) {
+	t.Helper()
+	store := "local?root=" + root
+	// The user must reach the root file system below the test's
+	// temporary directories, which only root may enter.
+	for d := filepath.Dir(root); d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	home, err := os.MkdirTemp("", "nixuser")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	file := filepath.Join(home, "added-by-nixuid")
+	writeFile(t, file, "added by uid 1000\n")
+	for _, p := range []string{home, file} {
+		if err := os.Chown(p, 1000, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	as := []string{"--reuid", "1000", "--regid", "100", "--clear-groups", "env", "HOME=" + home}
+	added := mustNix(t, testenv.Tool(t, "setpriv"), append(as, "nix-store", "--store", store, "--add", file)...)
+	if !strings.HasSuffix(added, "-added-by-nixuid") {
+		t.Fatalf("nix-store --add as uid 1000 printed %q", added)
+	}
+	mustNix(t, testenv.Tool(t, "setpriv"), append(as, "nix-store", "--store", store, "--verify", "--check-contents")...)
+	if uid, _ := owner(t, filepath.Join(root, added)); uid != 1000 {
+		t.Errorf("%s added by uid 1000 is owned by %d", added, uid)
+	}
+	if _, err := testenv.Nix(t, "nix", "path-info", "--store", store, added); err != nil {
+		t.Errorf("the path added as uid 1000 is not valid: %v", err)
 	}
 }
 
