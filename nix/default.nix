@@ -92,6 +92,52 @@ let
     else if builtins.isAttrs c then checked
     else fail "compression" "a ${builtins.typeOf c} is not ${forms}";
 
+  # Perms that copyToRoot entries carry (np.users, the Nix database):
+  # they come first, so the caller's perms win.
+  carriedPerms = copyToRoot: builtins.concatLists (map (x: x.nixpushPerms or [ ]) copyToRoot);
+
+  # Attributes only set when used, so that an image without them keeps its
+  # derivation (and so its default tag).
+  optionalAttrs = cond: attrs: if cond then attrs else { };
+
+  checkIgnore = ignore:
+    if builtins.isList ignore then ignore
+    else throw "nixpush: ignore must be a list of derivations or store paths";
+
+  checkId = field: n:
+    if builtins.isInt n && n >= 0 && n <= 4294967294 then n
+    else throw "nixpush: ${field}: ${builtins.toJSON n} is not an integer from 0 to 4294967294";
+
+  # The Nix database of an image (initializeNixDatabase): a store path
+  # holding nix/var/nix/db, copied to / of the image. Its builder computes
+  # the image's store paths from the image's own attributes, as the image
+  # builder does; its exportReferencesGraph adds the layer files, so that
+  # it knows their paths' references too. It refers to exactly the paths
+  # it registers, which the image builder checks.
+  nixDatabase = { copyToRoot, layers, carrier, mtime, extra, nixUid, nixGid }:
+    let
+      db = builtins.derivation ({
+        name = "nixpush-nix-database";
+        inherit system;
+        builder = exe;
+        args = [ "nix-db" ];
+        __structuredAttrs = true;
+        exportReferencesGraph.closure = copyToRoot ++ [ carrier ] ++ layers;
+        configRefs = carrier;
+        inherit copyToRoot layers mtime;
+      } // extra);
+    in
+    db // {
+      # Nix needs to write its database and create /nix/var/nix/*: the
+      # database's directories and files get usual modes, and nixUid and
+      # nixGid own /nix, the store paths and the database.
+      nixpushPerms = [
+        { regex = "/nix(/.*)?"; uid = nixUid; gid = nixGid; }
+        { path = db; regex = "/nix|/nix/var|/nix/var/nix|/nix/var/nix/db|/nix/var/nix/gcroots|/nix/var/nix/gcroots/docker"; mode = "0755"; }
+        { path = db; regex = "/nix/var/nix/db/(db\\.sqlite|schema)"; mode = "0644"; }
+      ];
+    };
+
   buildLayer =
     { deps ? [ ]
     , copyToRoot ? [ ]
@@ -101,6 +147,7 @@ let
     , metadata ? { }
     , mtime ? defaultTime
     , compression ? "none"
+    , ignore ? [ ]
     }:
     builtins.derivation ({
       name = "nixpush-layer.json";
@@ -110,8 +157,10 @@ let
       __structuredAttrs = true;
       exportReferencesGraph.closure = deps ++ copyToRoot;
       maxLayers = checkMaxLayers maxLayers;
-      inherit deps copyToRoot layers perms metadata mtime;
-    } // compressionAttrs compression);
+      perms = carriedPerms copyToRoot ++ perms;
+      inherit deps copyToRoot layers metadata mtime;
+    } // compressionAttrs compression
+      // optionalAttrs (ignore != [ ]) { ignore = checkIgnore ignore; });
 
   buildImage =
     { name
@@ -127,28 +176,57 @@ let
     , os ? "linux"
     , compression ? "none"
     , annotations ? { }
+    , includeStorePaths ? true
+    , ignore ? [ ]
+    , initializeNixDatabase ? false
+    , nixUid ? 0
+    , nixGid ? 0
     }:
     let
       carrier = configCarrier config;
+      # What decides the image's store paths besides copyToRoot, layers
+      # and the config; the Nix database's builder gets the same.
+      contents =
+        optionalAttrs (ignore != [ ]) { ignore = checkIgnore ignore; }
+        // optionalAttrs (includeStorePaths != true) {
+          includeStorePaths =
+            if builtins.isBool includeStorePaths then includeStorePaths
+            else throw "nixpush: includeStorePaths must be true or false";
+        };
+      db = nixDatabase {
+        inherit copyToRoot layers carrier mtime;
+        extra = contents;
+        nixUid = checkId "nixUid" nixUid;
+        nixGid = checkId "nixGid" nixGid;
+      };
+      withDB =
+        if initializeNixDatabase == false then { }
+        else if initializeNixDatabase != true then throw "nixpush: initializeNixDatabase must be true or false"
+        else { nixDatabase = db; };
+      copyToRoot' = copyToRoot ++ (if withDB ? nixDatabase then [ db ] else [ ]);
       drv = builtins.derivation ({
         name = "image-${safeName name}.json";
         inherit system;
         builder = exe;
         args = [ "image" ];
         __structuredAttrs = true;
-        exportReferencesGraph.closure = copyToRoot ++ [ carrier ];
+        exportReferencesGraph.closure = copyToRoot' ++ [ carrier ];
         imageName = name;
         configRefs = carrier;
         maxLayers = checkMaxLayers maxLayers;
-        inherit config copyToRoot layers perms created mtime arch os;
+        copyToRoot = copyToRoot';
+        perms = carriedPerms copyToRoot' ++ perms;
+        inherit config layers created mtime arch os;
       } // (if tag == null then { } else { imageTag = tag; })
         // compressionAttrs compression
+        // contents
+        // withDB
         # Left out when empty, so an image without annotations has the
         # derivation it had before they existed.
         // (if annotations == { } then { } else { inherit annotations; }));
     in
     # copyToRegistry, copyTo, copyToPodman, copyToDockerDaemon: nix/apps.nix.
-    withApps (drv // {
+    withApps (drv // withDB // {
       imageName = name;
       # Without an explicit tag, the description has none: the tag is the
       # hash part of its store path, known only once its inputs are.
@@ -187,4 +265,5 @@ in
 {
   inherit buildLayer buildImage buildIndex;
   plan = import ./plan.nix { inherit exe system; };
+  users = import ./users.nix { inherit exe system; };
 }

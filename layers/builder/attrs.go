@@ -61,6 +61,17 @@ type Attrs struct {
 	Variant      string `json:"variant"`
 	// Annotations are the manifest's annotations (buildImage).
 	Annotations map[string]string `json:"annotations"`
+
+	// Ignore are store paths left out of the closure, with the paths only
+	// they refer to (buildImage, buildLayer).
+	Ignore []string `json:"ignore"`
+	// IncludeStorePaths false keeps only the copyToRoot contents in the
+	// computed layers (buildImage); absent means true.
+	IncludeStorePaths *bool `json:"includeStorePaths"`
+	// NixDatabase is the store path of the Nix database (a nix-db output,
+	// also in CopyToRoot) whose registered paths must be exactly the
+	// image's store paths (buildImage with initializeNixDatabase).
+	NixDatabase string `json:"nixDatabase"`
 }
 
 // Metadata is the history recorded for computed layers.

@@ -67,7 +67,16 @@ func BuildLayerFile(ctx context.Context, a *Attrs, opts ...Option) (*description
 	if h.CreatedBy == "" {
 		h.CreatedBy = createdByLayer
 	}
-	ls, err := build(ctx, a, g, a.Deps, h, makeOptions(opts))
+	o := makeOptions(opts)
+	g, err = ignoring(a, g, a.Deps, nil)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := planLayers(a, g, a.Deps, o)
+	if err != nil {
+		return nil, err
+	}
+	ls, err := hashAll(ctx, plan, h, a.Compression, o)
 	if err != nil {
 		return nil, err
 	}
@@ -98,21 +107,22 @@ func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 	if err != nil {
 		return nil, err
 	}
-	deps := append([]string(nil), a.Deps...)
-	if a.ConfigRefs != "" {
-		// The carrier holds the config's JSON; its references are the
-		// store paths the config names. They belong in the image, the
-		// carrier does not.
-		if !g.Has(a.ConfigRefs) {
-			return nil, fmt.Errorf("configRefs: %s is %w", a.ConfigRefs, closure.ErrNotInGraph)
-		}
-		deps = append(deps, g.References(a.ConfigRefs)...)
+	o := makeOptions(opts)
+	plan, err := imagePlan(a, g, o)
+	if err != nil {
+		return nil, err
 	}
-	ls, err := build(ctx, a, g, deps, description.History{CreatedBy: createdByImage}, makeOptions(opts))
+	if err := checkNixDatabase(a, g, plan); err != nil {
+		return nil, err
+	}
+	ls, err := hashAll(ctx, plan, description.History{CreatedBy: createdByImage}, a.Compression, o)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkConfigRefs(a.Config, ls); err != nil {
+		if a.IncludeStorePaths != nil && !*a.IncludeStorePaths {
+			return nil, fmt.Errorf("%w (includeStorePaths is false: the image holds no store path of its own)", err)
+		}
 		return nil, err
 	}
 	img := &description.Image{
@@ -138,8 +148,8 @@ func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 	return img, nil
 }
 
-// build splits the closure into layers and hashes the new ones.
-func build(ctx context.Context, a *Attrs, g *closure.Graph, deps []string, h description.History, o options) ([]description.Layer, error) {
+// planLayers splits the closure into layers, hashing nothing.
+func planLayers(a *Attrs, g *closure.Graph, deps []string, o options) ([]layering.Layer, error) {
 	if err := checkPerms(a.Perms, g); err != nil {
 		return nil, err
 	}
@@ -174,7 +184,10 @@ func build(ctx context.Context, a *Attrs, g *closure.Graph, deps []string, h des
 	if err != nil {
 		return nil, err
 	}
-	return hashAll(ctx, plan, h, a.Compression, o)
+	if a.IncludeStorePaths != nil && !*a.IncludeStorePaths {
+		plan = rootOnly(plan)
+	}
+	return plan, nil
 }
 
 // hashAll hashes the layers that need it, o.concurrency at a time, and

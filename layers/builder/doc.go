@@ -23,6 +23,16 @@
 //   - WriteIndex, for buildIndex: a description.Index of the image
 //     descriptions it is given (read from the store, each checked), with
 //     each manifest digest and platform and the index's own digest.
+//   - WriteNixDB, for the Nix database of buildImage's
+//     initializeNixDatabase: it computes the image's layering from the
+//     image's own attributes (the same code as WriteImage, hashing
+//     nothing) and registers the store paths it places (package nixdb).
+//     WriteImage, given the database in nixDatabase, checks that the
+//     database refers to exactly those paths.
+//
+// Two attributes take store paths out: ignore (the closure is walked
+// without entering an ignored path) and includeStorePaths = false (the
+// computed layers keep only the copyToRoot contents).
 //
 // The attributes read are listed on Attrs; nix/default.nix sets them and
 // docs/nix-api.md describes them from the user's side.

@@ -25,6 +25,9 @@ type Node struct {
 	References []string `json:"references"`
 	// CA is the content address of a content-addressed path, if any.
 	CA string `json:"ca,omitempty"`
+	// SelfReference is set when the path refers to itself (Nix lists it
+	// in its own references; References leaves it out).
+	SelfReference bool `json:"-"`
 }
 
 // Graph is a validated closure graph: a set of store paths and the
@@ -71,7 +74,8 @@ func New(nodes []Node) (*Graph, error) {
 		refs := make([]string, 0, len(n.References))
 		for _, r := range n.References {
 			if r == n.Path {
-				continue // Nix lists self-references; a layer has no use for them
+				n.SelfReference = true // a layer has no use for it; a Nix database has
+				continue
 			}
 			refs = append(refs, r)
 		}

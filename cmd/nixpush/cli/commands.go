@@ -10,6 +10,8 @@ func commands() []*cobra.Command {
 		newCmdImage(),
 		newCmdIndex(),
 		newCmdWriteConfig(),
+		newCmdNixDB(),
+		newCmdUsers(),
 		newCmdWriteApp(),
 		newCmdVerify(),
 		newCmdVersion(),
