@@ -270,6 +270,10 @@ func (c *copier) copyOnce(ctx context.Context, src types.ImageReference, srcSys 
 		PreserveDigests:  preserveDigests(src, dest) || src != c.src,
 		Progress:         events.ch,
 		ProgressInterval: progressInterval,
+		// registry.WithSigner: signed as skopeo signs, with the
+		// destination as the signature's identity; a destination that
+		// cannot store signatures (oci:) fails the copy.
+		Signers: c.cfg.Signers(),
 	}
 	man, err := copy.Image(ctx, policy, dest, src, copts)
 	events.close()

@@ -61,8 +61,12 @@ type Totals struct {
 	Manifests int   `json:"manifests"` // manifests written, one per tag
 	// Unchanged counts tags that already named the image's manifest.
 	Unchanged int `json:"unchanged"`
-	Images    int `json:"images"`
-	Failed    int `json:"failed"`
+	// Signatures counts sigstore signatures written (WithSigner), one per
+	// tag; AlreadySigned the tags that had one by the key already.
+	Signatures    int `json:"signatures,omitempty"`
+	AlreadySigned int `json:"alreadySigned,omitempty"`
+	Images        int `json:"images"`
+	Failed        int `json:"failed"`
 }
 
 // Count is a number of blobs and their bytes.
@@ -104,6 +108,9 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		t.Images-t.Failed, t.Images, r.Seconds,
 		t.Uploaded.Blobs, meter.Size(t.Uploaded.Bytes), t.Mounted.Blobs, meter.Size(t.Mounted.Bytes),
 		t.Skipped.Blobs, meter.Size(t.Skipped.Bytes), t.Manifests, t.Unchanged)
+	if t.Signatures+t.AlreadySigned > 0 {
+		fmt.Fprintf(w, "signatures: %d written, %d tags already signed by the key\n", t.Signatures, t.AlreadySigned)
+	}
 	for _, img := range r.Images {
 		fmt.Fprintf(w, "%s %s %s\n", img.Status, img.Digest, img.Source)
 		for _, d := range img.Destinations {
@@ -138,6 +145,10 @@ func (t *tally) count(what Outcome, size int64) {
 		t.totals.Manifests++
 	case ManifestUnchanged:
 		t.totals.Unchanged++
+	case SignatureWritten:
+		t.totals.Signatures++
+	case SignatureUnchanged:
+		t.totals.AlreadySigned++
 	}
 }
 
@@ -158,6 +169,10 @@ const (
 	ManifestWritten
 	// ManifestUnchanged: the tag already named the manifest.
 	ManifestUnchanged
+	// SignatureWritten: a tag was signed (WithSigner).
+	SignatureWritten
+	// SignatureUnchanged: a tag had a signature by the key already.
+	SignatureUnchanged
 )
 
 // Report returns the report of a copy that p showed: images, and the
