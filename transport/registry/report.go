@@ -61,12 +61,13 @@ type Totals struct {
 	Manifests int   `json:"manifests"` // manifests written, one per tag
 	// Unchanged counts tags that already named the image's manifest.
 	Unchanged int `json:"unchanged"`
+	Images    int `json:"images"`
+	Failed    int `json:"failed"`
+
 	// Signatures counts sigstore signatures written (WithSigner), one per
 	// tag; AlreadySigned the tags that had one by the key already.
 	Signatures    int `json:"signatures,omitempty"`
 	AlreadySigned int `json:"alreadySigned,omitempty"`
-	Images        int `json:"images"`
-	Failed        int `json:"failed"`
 }
 
 // Count is a number of blobs and their bytes.
