@@ -85,6 +85,11 @@ func CopyImage(ctx context.Context, src, dest types.ImageReference, opts ...Opti
 	if err := checkAdditionalTags(dest, o.additionalTags); err != nil {
 		return nil, err
 	}
+	if len(destCfg.Signers()) > 0 && dest.DockerReference() == nil {
+		// Checked before any work: containers/image would find it out
+		// only after copying every blob.
+		return nil, fmt.Errorf("signing the copy to %s: %w", transports(dest), ErrSignIdentity)
+	}
 	policy, err := policyContext(o.policyFile)
 	if err != nil {
 		return nil, err
@@ -349,6 +354,11 @@ func isRegistry(ref types.ImageReference) bool {
 func transports(ref types.ImageReference) string {
 	return ref.Transport().Name() + ":" + ref.StringWithinTransport()
 }
+
+// ErrSignIdentity says a signed copy goes to a destination that names no
+// registry reference (oci:, dir:, archives), which a sigstore signature
+// needs as its identity.
+var ErrSignIdentity = errors.New("the destination names no registry reference for the signature's identity; sign copies to docker:// destinations")
 
 // errNoTags says a destination takes no additional tags.
 var errNoTags = errors.New("only docker:// and docker-archive: destinations take additional tags")

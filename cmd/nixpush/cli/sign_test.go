@@ -239,6 +239,31 @@ func TestSignOnPush(t *testing.T) {
 		}
 	})
 
+	t.Run("copy.Image destinations", func(t *testing.T) {
+		// A destination with no registry reference has no identity to
+		// sign as: refused before anything is written.
+		for _, d := range []string{"dir:", "oci:"} {
+			out := filepath.Join(t.TempDir(), "out")
+			r := run(t, bin, nil, "copy", "--sign-by-sigstore-private-key", key, "--sign-passphrase-file", passFile, "nix:"+desc, d+out)
+			if r.err == nil || !strings.Contains(r.stderr, "identity") {
+				t.Errorf("signed copy to %s: no error about the identity: %v\n%s", d, r.err, r.stderr)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("signed copy to %s wrote %s", d, out)
+			}
+			checkNoPassphrase(t, r)
+		}
+		// From a registry to a registry, copy.Image signs as skopeo does.
+		r := run(t, bin, nil, "copy", "--src-tls-verify=false", "--dest-tls-verify=false", "--sign-by-sigstore-private-key", key, "--sign-passphrase-file", passFile,
+			"docker://"+reg.Host+"/unsigned:v1", "docker://"+reg.Host+"/copied:v1")
+		if r.err != nil {
+			t.Fatalf("signed registry copy: %v\n%s", r.err, r.stderr)
+		}
+		if err := sigstorePolicy(t, reg.Host, filepath.Join(keys, "release.pub"))(reg.Host + "/copied:v1"); err != nil {
+			t.Errorf("the policy refused the signed registry copy: %v", err)
+		}
+	})
+
 	t.Run("cosign", func(t *testing.T) {
 		cosign := testenv.Tool(t, "cosign")
 		for _, tag := range []string{"v1", "v3"} {
