@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nixpush/nixpush/transport"
-	"github.com/nixpush/nixpush/transport/remoteverify"
 	"github.com/nixpush/nixpush/transport/registry"
+	"github.com/nixpush/nixpush/transport/remoteverify"
 )
 
 // remoteFlags say how `verify IMAGE DEST` reaches the registry.
