@@ -70,7 +70,7 @@ func checkNoPassphrase(t *testing.T, r result) {
 // make, with containers/image's own policy evaluation. (Debian's skopeo
 // 1.9.3 cannot make it: its containers/image is patched to reject every
 // sigstore signature, "Debian-local change: sigstore disabled".)
-func sigstorePolicy(t *testing.T, host, pub string) func(ref string) error {
+func sigstorePolicy(t *testing.T, host, pub string, setSys ...func(*types.SystemContext)) func(ref string) error {
 	t.Helper()
 	dir := t.TempDir()
 	policy := map[string]any{
@@ -100,6 +100,9 @@ func sigstorePolicy(t *testing.T, host, pub string) func(ref string) error {
 		RegistriesDirPath:           filepath.Join(dir, "registries.d"),
 		DockerInsecureSkipTLSVerify: types.OptionalBoolTrue,
 		SystemRegistriesConfPath:    "/dev/null",
+	}
+	for _, set := range setSys {
+		set(sys)
 	}
 	return func(ref string) error {
 		pc, err := signature.NewPolicyContext(pol)
@@ -281,4 +284,51 @@ func TestSignOnPush(t *testing.T) {
 			t.Errorf("cosign verify with another key passed:\n%s", out)
 		}
 	})
+}
+
+// TestSignAndVerifyTLSAuth signs on a push to a registry with TLS and
+// htpasswd auth, and verifies the push against it, with the credentials
+// and certificates the one engine's options give.
+func TestSignAndVerifyTLSAuth(t *testing.T) {
+	const user, password = "nixpush", "s3cret-Pa55word"
+	reg := testenv.StartRegistry(t, testenv.WithTLSAuth(user, password))
+	bin := buildNixpush(t)
+	desc, built := fixture(t)
+	keys, passFile := signKeys(t, bin)
+	ref := reg.Host + "/signed:v1"
+	noSecret := func(t *testing.T, r result) {
+		t.Helper()
+		checkNoPassphrase(t, r)
+		if strings.Contains(r.stdout+r.stderr, password) {
+			t.Errorf("the password appears in the output:\n%s%s", r.stdout, r.stderr)
+		}
+	}
+
+	r := runStdin(t, bin, password, nil, "copy", "--dest-cert-dir", reg.CertDir, "--dest-creds", user, "--dest-password-stdin",
+		"--sign-by-sigstore-private-key", filepath.Join(keys, "release.private"), "--sign-passphrase-file", passFile, "nix:"+desc, "docker://"+ref)
+	if r.err != nil {
+		t.Fatalf("signed copy: %v\n%s", r.err, r.stderr)
+	}
+	noSecret(t, r)
+	withCreds := func(sys *types.SystemContext) {
+		sys.DockerInsecureSkipTLSVerify = types.OptionalBoolFalse
+		sys.DockerCertPath = reg.CertDir
+		sys.DockerAuthConfig = &types.DockerAuthConfig{Username: user, Password: password}
+	}
+	if err := sigstorePolicy(t, reg.Host, filepath.Join(keys, "release.pub"), withCreds)(ref); err != nil {
+		t.Errorf("the policy refused the signed image: %v", err)
+	}
+	if err := sigstorePolicy(t, reg.Host, filepath.Join(keys, "other.pub"), withCreds)(ref); err == nil {
+		t.Error("the policy accepted the image with another key")
+	}
+
+	r = runStdin(t, bin, password, nil, "verify", "--cert-dir", reg.CertDir, "--creds", user, "--password-stdin", "nix:"+desc, "docker://"+ref)
+	if r.err != nil || !strings.HasPrefix(r.stdout, "identical: ") || !strings.Contains(r.stdout, built.ManifestDigest.String()) {
+		t.Errorf("verify with credentials: %v\n%s%s", r.err, r.stdout, r.stderr)
+	}
+	noSecret(t, r)
+	r = run(t, bin, nil, "verify", "--cert-dir", reg.CertDir, "nix:"+desc, "docker://"+ref)
+	if r.err == nil || !strings.Contains(r.stderr, "authentication required") {
+		t.Errorf("verify without credentials: %v\n%s%s", r.err, r.stdout, r.stderr)
+	}
 }
