@@ -49,6 +49,9 @@ type DestinationReport struct {
 	Reference string `json:"reference"`
 	Status    string `json:"status"`
 	Error     string `json:"error,omitempty"`
+	// Signed says the tag has a sigstore signature by the run's key
+	// (WithSigner): written by the run, or there already.
+	Signed bool `json:"signed,omitempty"`
 }
 
 // Totals counts blobs by what happened to them, per repository that
@@ -115,7 +118,9 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	for _, img := range r.Images {
 		fmt.Fprintf(w, "%s %s %s\n", img.Status, img.Digest, img.Source)
 		for _, d := range img.Destinations {
-			if d.Status == StatusPushed {
+			if d.Status == StatusPushed && d.Signed {
+				fmt.Fprintf(w, "    %s (signed)\n", d.Reference)
+			} else if d.Status == StatusPushed {
 				fmt.Fprintf(w, "    %s\n", d.Reference)
 			} else {
 				fmt.Fprintf(w, "    %s: %s %s\n", d.Reference, d.Status, d.Error)

@@ -275,6 +275,10 @@ func (r *run) signTag(ctx context.Context, id *imageDest, tagged reference.Named
 		r.fail(err)
 		return err
 	}
+	if id.signed == nil {
+		id.signed = map[string]bool{}
+	}
+	id.signed[tagged.String()] = true
 	if already {
 		r.tally.count(SignatureUnchanged, 0)
 		r.progress.Note("already signed %s@%s", tagged, want)

@@ -198,12 +198,21 @@ func TestSignOnPush(t *testing.T) {
 	if r := run(t, bin, nil, "copy", "--dest-tls-verify=false", "nix:"+desc, "docker://"+reg.Host+"/unsigned:v1"); r.err != nil {
 		t.Fatalf("unsigned copy: %v\n%s", r.err, r.stderr)
 	}
-	// nixpush push (and so plans) signs too: a third tag.
-	r = run(t, bin, nil, append([]string{"push", "nix:" + desc, "docker://" + reg.Host + "/signed:v3"}, sign...)...)
+	// nixpush push (and so plans) signs too: a third tag; the report
+	// says it is signed.
+	report := filepath.Join(t.TempDir(), "report.json")
+	r = run(t, bin, nil, append([]string{"push", "--report", report, "nix:" + desc, "docker://" + reg.Host + "/signed:v3"}, sign...)...)
 	if r.err != nil {
 		t.Fatalf("signed push: %v\n%s", r.err, r.stderr)
 	}
 	checkNoPassphrase(t, r)
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), signPassphrase) || !strings.Contains(string(b), `"signed": true`) || !strings.Contains(string(b), `"signatures": 1`) {
+		t.Errorf("report does not say the tag was signed (or shows the passphrase):\n%s", b)
+	}
 
 	t.Run("policy sigstoreSigned", func(t *testing.T) {
 		withKey := sigstorePolicy(t, reg.Host, filepath.Join(keys, "release.pub"))
