@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
@@ -218,8 +219,9 @@ func mustExactReference(tagged reference.NamedTagged) signature.PolicyReferenceM
 // tagged, where tagged's repository already holds the manifest and every
 // blob: containers/image signs only inside copy.Image, which here checks
 // each blob (HEAD; all are present, none is read from the store), writes
-// the same manifest again and then the signature attachment.
-func (s *Signer) sign(ctx context.Context, sys *types.SystemContext, source string, built *transport.Built, tagged reference.NamedTagged) error {
+// the same manifest again and then the signature attachment. Each blob it
+// is done with calls touch (the run's stall timer).
+func (s *Signer) sign(ctx context.Context, sys *types.SystemContext, source string, built *transport.Built, tagged reference.NamedTagged, touch func()) error {
 	dest, err := docker.NewReference(tagged)
 	if err != nil {
 		return err
@@ -233,6 +235,14 @@ func (s *Signer) sign(ctx context.Context, sys *types.SystemContext, source stri
 	// leaves no state behind.
 	destSys := *sys
 	destSys.BlobInfoCacheDir = filepath.Join(s.dir, "cache")
+	events := make(chan types.ProgressProperties)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range events {
+			touch()
+		}
+	}()
 	man, err := copy.Image(ctx, accept, dest, transport.NewReferenceFromBuilt(source, built), &copy.Options{
 		Signers:         []*signer.Signer{s.signer},
 		PreserveDigests: true,
@@ -240,7 +250,11 @@ func (s *Signer) sign(ctx context.Context, sys *types.SystemContext, source stri
 		// One operation of the run's pool: the blob checks go one by
 		// one.
 		MaxParallelDownloads: 1,
+		Progress:             events,
+		ProgressInterval:     time.Second,
 	})
+	close(events)
+	<-done
 	if err != nil {
 		return fmt.Errorf("signing %s: %w", tagged, err)
 	}
@@ -268,7 +282,7 @@ func (r *run) signTag(ctx context.Context, id *imageDest, tagged reference.Named
 		if already, err = s.signed(ctx, sys, tagged, want); err != nil || already {
 			return err
 		}
-		return s.sign(ctx, sys, id.img.source, id.img.built, tagged)
+		return s.sign(ctx, sys, id.img.source, id.img.built, tagged, touch)
 	})
 	if err != nil {
 		err = fmt.Errorf("manifest %s as %s written, but not signed: %w", want, tagged, err)
