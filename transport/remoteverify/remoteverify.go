@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/image/v5/docker"
-	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/pkg/blobinfocache/none"
 	"go.podman.io/image/v5/types"
@@ -75,11 +73,10 @@ const maxManifestSize = 4 << 20
 // to and compares it with built's. opts say how the registry is reached,
 // as for registry.Push.
 func Compare(ctx context.Context, built *transport.Built, ref string, opts ...registry.Option) (*Result, error) {
-	named, err := reference.ParseNormalizedNamed(strings.TrimPrefix(ref, "docker://"))
+	named, err := registry.ParseSource(ref)
 	if err != nil {
-		return nil, fmt.Errorf("registry reference %q: %w", ref, err)
+		return nil, err
 	}
-	named = reference.TagNameOnly(named)
 	cfg, err := registry.NewConfig(opts...)
 	if err != nil {
 		return nil, err

@@ -123,6 +123,13 @@ func TestVerifyAgainstRegistry(t *testing.T) {
 		}
 	})
 
+	t.Run("no registry host", func(t *testing.T) {
+		r := run(t, bin, nil, "verify", "nix:"+descA, "docker://verify:a")
+		if r.err == nil || !strings.Contains(r.stderr, "no registry host") {
+			t.Errorf("verify of docker://verify:a: %v\n%s", r.err, r.stderr)
+		}
+	})
+
 	t.Run("missing tag", func(t *testing.T) {
 		r := run(t, bin, nil, "verify", "--tls-verify=false", "nix:"+descA, "docker://"+reg.Host+"/verify:nope")
 		if r.err == nil || !strings.Contains(r.stderr, "verify:nope") {
