@@ -54,6 +54,9 @@ NIXPUSH_TAGS="containers_image_openpgp"
 # and crane, a benchmark baseline. install_go_tools puts them in
 # .work/tools, where internal/testenv (testenv.Tool) looks before PATH.
 NIXPUSH_GO_TOOLS="registry=github.com/distribution/distribution/v3/cmd/registry@v3.1.2 crane=github.com/google/go-containerregistry/cmd/crane@v0.22.1"
+# cosign checks the sigstore signatures nixpush writes (docs/supply-chain.md),
+# as the other half of skopeo's policy check.
+NIXPUSH_GO_TOOLS="$NIXPUSH_GO_TOOLS cosign=github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5"
 
 # install_go_tools installs whatever of NIXPUSH_GO_TOOLS is missing from
 # .work/tools or built from another version (go version -m names the

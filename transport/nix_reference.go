@@ -58,6 +58,12 @@ func NewReferenceFromImage(name string, img *description.Image, opts ...layers.O
 	return newReference(name, img, opts)
 }
 
+// NewReferenceFromBuilt makes a reference for an image already built;
+// name is what StringWithinTransport reports.
+func NewReferenceFromBuilt(name string, built *Built) *Reference {
+	return &Reference{path: name, built: built}
+}
+
 func newReference(name string, img *description.Image, opts []layers.Option) (*Reference, error) {
 	built, err := Build(img, opts...)
 	if err != nil {

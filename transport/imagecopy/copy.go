@@ -85,6 +85,11 @@ func CopyImage(ctx context.Context, src, dest types.ImageReference, opts ...Opti
 	if err := checkAdditionalTags(dest, o.additionalTags); err != nil {
 		return nil, err
 	}
+	if len(destCfg.Signers()) > 0 && dest.DockerReference() == nil {
+		// Checked before any work: containers/image would find it out
+		// only after copying every blob.
+		return nil, fmt.Errorf("signing the copy to %s: %w", transports(dest), ErrSignIdentity)
+	}
 	policy, err := policyContext(o.policyFile)
 	if err != nil {
 		return nil, err
@@ -288,6 +293,10 @@ func (c *copier) copyOnce(ctx context.Context, src types.ImageReference, srcSys 
 		Progress:           events.ch,
 		ProgressInterval:   progressInterval,
 		ImageListSelection: listSelection(c.o.multiArchFor(c.src, dest)),
+		// registry.WithSigner: signed as skopeo signs, with the
+		// destination as the signature's identity; a destination that
+		// cannot store signatures (oci:) fails the copy.
+		Signers: c.cfg.Signers(),
 	}
 	man, err := copy.Image(ctx, policy, dest, src, copts)
 	events.close()
@@ -363,6 +372,11 @@ func isRegistry(ref types.ImageReference) bool {
 func transports(ref types.ImageReference) string {
 	return ref.Transport().Name() + ":" + ref.StringWithinTransport()
 }
+
+// ErrSignIdentity says a signed copy goes to a destination that names no
+// registry reference (oci:, dir:, archives), which a sigstore signature
+// needs as its identity.
+var ErrSignIdentity = errors.New("the destination names no registry reference for the signature's identity; sign copies to docker:// destinations")
 
 // errNoTags says a destination takes no additional tags.
 var errNoTags = errors.New("only docker:// and docker-archive: destinations take additional tags")

@@ -12,6 +12,11 @@
 // and the Docker daemon (docker-daemon:), which takes layers unchanged,
 // refuses an image with zstd layers before any work (ErrCompression).
 //
+// A registry.WithSigner among the registry options signs what copy.Image
+// writes (copy.Options.Signers), as skopeo --sign-by-sigstore-private-key
+// does; a destination with no registry reference to sign as is refused
+// first (ErrSignIdentity).
+//
 // CopyImage takes functional options; registries are reached with the
 // settings of transport/registry's Options (WithRegistryOptions for the
 // destination and the run, WithSourceRegistryOptions for the source), with

@@ -128,6 +128,9 @@ func (o *options) registryContext(host string) *types.SystemContext {
 	if o.tlsVerify != nil {
 		sys.DockerInsecureSkipTLSVerify = types.NewOptionalBool(!*o.tlsVerify)
 	}
+	if o.signer != nil {
+		o.signer.forSigning(sys)
+	}
 	return sys
 }
 

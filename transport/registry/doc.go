@@ -36,6 +36,15 @@
 // index under its tags, never before every manifest is there. An index
 // the repository holds (by tag or digest) needs nothing more.
 //
+// With WithSigner (a Signer from NewSigstoreSigner, whose key and
+// passphrase are checked before anything is pushed), each tag is signed
+// once its manifest is in place: a sigstore signature naming the tag,
+// written by containers/image's own signer in a copy.Image pass (which
+// finds every blob present) and stored as a sigstore attachment; a tag
+// that already has a valid signature by the key, checked with
+// containers/image's policy evaluation, gets none, so a re-push writes no
+// signature.
+//
 // Push returns a Report: per image, its manifest digest and destinations;
 // in total, blobs and bytes uploaded, mounted and skipped.
 //

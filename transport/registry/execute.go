@@ -370,6 +370,13 @@ func (r *run) pushManifest(ctx context.Context, id *imageDest) error {
 		r.tally.count(ManifestWritten, 0)
 		r.progress.Note("pushed %s@%s", tagged, want)
 	}
+	if r.o.signer != nil {
+		for _, tagged := range id.tags {
+			if err := r.signTag(ctx, id, tagged); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

@@ -49,6 +49,7 @@ type options struct {
 	certDir            string
 	blobInfoCacheDir   string
 	userAgent          string
+	signer             *Signer
 
 	// How a run goes.
 	parallel             int

@@ -119,6 +119,22 @@ func ParseDestination(s string) (reference.NamedTagged, error) {
 	return tagged, nil
 }
 
+// ParseSource reads "docker://REGISTRY/REPO:TAG" or "…@DIGEST", a
+// reference to read from. Like a destination, it must name its registry
+// host (ErrNoRegistry): credentials go only to a registry written out.
+func ParseSource(s string) (reference.Named, error) {
+	t := strings.TrimPrefix(s, "docker://")
+	shown := redact.Reference(s)
+	named, err := reference.ParseNormalizedNamed(t)
+	if err != nil {
+		return nil, fmt.Errorf("reference %q: %w", shown, err)
+	}
+	if !namesRegistry(t, named) {
+		return nil, fmt.Errorf("reference %q: %w", shown, ErrNoRegistry)
+	}
+	return reference.TagNameOnly(named), nil
+}
+
 // namesRegistry says whether written, which parses as named, begins with
 // named's registry host. Parsing puts a name that has none ("app:v1",
 // "team/app:v1") on docker.io; index.docker.io is read as docker.io.

@@ -143,6 +143,8 @@ type imageDest struct {
 	// image's manifest already, and so all of its blobs (see probe).
 	current []digest.Digest
 	present bool
+	// signed are the tags signed by the run's key (WithSigner).
+	signed map[string]bool
 }
 
 // repo is a destination repository.
@@ -390,7 +392,7 @@ func (r *run) report(ctx context.Context) (*Report, error) {
 				}
 			}
 			for _, t := range id.tags {
-				ir.Destinations = append(ir.Destinations, DestinationReport{Reference: t.String(), Status: status, Error: msg})
+				ir.Destinations = append(ir.Destinations, DestinationReport{Reference: t.String(), Status: status, Error: msg, Signed: id.signed[t.String()]})
 			}
 		}
 		rep.Totals.Images++

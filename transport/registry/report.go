@@ -62,6 +62,9 @@ type DestinationReport struct {
 	Reference string `json:"reference"`
 	Status    string `json:"status"`
 	Error     string `json:"error,omitempty"`
+	// Signed says the tag has a sigstore signature by the run's key
+	// (WithSigner): written by the run, or there already.
+	Signed bool `json:"signed,omitempty"`
 }
 
 // Totals counts blobs by what happened to them, per repository that
@@ -76,6 +79,11 @@ type Totals struct {
 	Unchanged int `json:"unchanged"`
 	Images    int `json:"images"`
 	Failed    int `json:"failed"`
+
+	// Signatures counts sigstore signatures written (WithSigner), one per
+	// tag; AlreadySigned the tags that had one by the key already.
+	Signatures    int `json:"signatures,omitempty"`
+	AlreadySigned int `json:"alreadySigned,omitempty"`
 }
 
 // Count is a number of blobs and their bytes.
@@ -117,13 +125,18 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		t.Images-t.Failed, t.Images, r.Seconds,
 		t.Uploaded.Blobs, meter.Size(t.Uploaded.Bytes), t.Mounted.Blobs, meter.Size(t.Mounted.Bytes),
 		t.Skipped.Blobs, meter.Size(t.Skipped.Bytes), t.Manifests, t.Unchanged)
+	if t.Signatures+t.AlreadySigned > 0 {
+		fmt.Fprintf(w, "signatures: %d written, %d tags already signed by the key\n", t.Signatures, t.AlreadySigned)
+	}
 	for _, img := range r.Images {
 		fmt.Fprintf(w, "%s %s %s\n", img.Status, img.Digest, img.Source)
 		for _, p := range img.Platforms {
 			fmt.Fprintf(w, "    %s: %s\n", p.Platform, p.Digest)
 		}
 		for _, d := range img.Destinations {
-			if d.Status == StatusPushed {
+			if d.Status == StatusPushed && d.Signed {
+				fmt.Fprintf(w, "    %s (signed)\n", d.Reference)
+			} else if d.Status == StatusPushed {
 				fmt.Fprintf(w, "    %s\n", d.Reference)
 			} else {
 				fmt.Fprintf(w, "    %s: %s %s\n", d.Reference, d.Status, d.Error)
@@ -154,6 +167,10 @@ func (t *tally) count(what Outcome, size int64) {
 		t.totals.Manifests++
 	case ManifestUnchanged:
 		t.totals.Unchanged++
+	case SignatureWritten:
+		t.totals.Signatures++
+	case SignatureUnchanged:
+		t.totals.AlreadySigned++
 	}
 }
 
@@ -174,6 +191,10 @@ const (
 	ManifestWritten
 	// ManifestUnchanged: the tag already named the manifest.
 	ManifestUnchanged
+	// SignatureWritten: a tag was signed (WithSigner).
+	SignatureWritten
+	// SignatureUnchanged: a tag had a signature by the key already.
+	SignatureUnchanged
 )
 
 // Report returns the report of a copy that p showed: images, and the

@@ -20,5 +20,6 @@ func commands() []*cobra.Command {
 		newCmdPush(),
 		newCmdWritePlan(),
 		newCmdInspect(),
+		newCmdGenerateSigstoreKey(),
 	}
 }

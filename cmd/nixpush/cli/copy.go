@@ -14,6 +14,7 @@ import (
 func newCmdCopy() *cobra.Command {
 	var (
 		reg                   registryFlags
+		sign                  signFlags
 		srcCreds, destCreds   string
 		srcTLS                bool
 		srcCertDir            string
@@ -57,11 +58,18 @@ usual auth.json and docker config.json files, credential helpers, or
 (--dest-password-stdin), in $NIXPUSH_DEST_PASSWORD ($NIXPUSH_SRC_PASSWORD) or
 typed at a terminal prompt. Credentials are never sent without TLS
 verification (--dest-tls-verify=false, which also allows plain HTTP) except to
-a loopback address or a host named with --insecure-creds-host.`,
+a loopback address or a host named with --insecure-creds-host.
+
+--sign-by-sigstore-private-key signs what is written with a sigstore key, as
+skopeo does (the key is decrypted before anything is pushed): each tag gets a
+signature naming it, stored as a sigstore attachment (sha256-<digest>.sig),
+where skopeo's policy.json "sigstoreSigned" and cosign find it. A tag that
+already has a signature by the key gets no second one.`,
 		Example: `  nix-build -A image   # result -> /nix/store/…-image-app.json
   nixpush copy nix:result docker://registry.example.com/app:v1 --additional-tag latest
   nixpush copy --authfile ci-auth.json --digestfile app.digest nix:result docker://registry.example.com/app:v1
   printf '%s' "$TOKEN" | nixpush copy --dest-creds ci --dest-password-stdin nix:result docker://registry.example.com/app:v1
+  nixpush copy --sign-by-sigstore-private-key release.private --sign-passphrase-file pass.txt nix:result docker://registry.example.com/app:v1
   nixpush copy nix:result oci-archive:app.tar:v1
   nix-build -A index   # buildIndex: result -> /nix/store/…-index-app.json
   nixpush copy nix:result docker://registry.example.com/app:v1   # every platform, then the index
@@ -83,6 +91,12 @@ a loopback address or a host named with --insecure-creds-host.`,
 			if err != nil {
 				return err
 			}
+			signOpts, signer, err := sign.signer(cmd)
+			if err != nil {
+				return err
+			}
+			defer signer.Close()
+			dest = append(dest, signOpts...)
 			res, err := imagecopy.Copy(cmd.Context(), args[0], args[1], append(more,
 				imagecopy.WithRegistryOptions(dest...),
 				imagecopy.WithSourceRegistryOptions(src...),
@@ -108,6 +122,7 @@ a loopback address or a host named with --insecure-creds-host.`,
 		},
 	}
 	reg.add(cmd, 0)
+	sign.add(cmd)
 	f := cmd.Flags()
 	f.StringVar(&srcCreds, "src-creds", "", "log in as `USER` to the source registry, with the password from --src-password-stdin, $"+envSrcPassword+" or a terminal prompt (USER:PASSWORD also works, but shows in the process list)")
 	f.StringVar(&destCreds, "dest-creds", "", "log in as `USER` to the destination registry, with the password from --dest-password-stdin, $"+envDestPassword+" or a terminal prompt (USER:PASSWORD also works, but shows in the process list)")

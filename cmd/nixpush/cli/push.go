@@ -15,6 +15,7 @@ import (
 func newCmdPush() *cobra.Command {
 	var (
 		reg              registryFlags
+		sign             signFlags
 		destCreds        string
 		keepGoing        bool
 		plans, credsFor  []string
@@ -66,11 +67,18 @@ Progress and a summary go to stderr. stdout gets one line per pushed tag:
 "DIGEST REGISTRY/REPO:TAG". --report writes the summary as JSON, with each
 image's manifest digest (for signing). The exit code is non-zero unless every
 image reached every destination; --keep-going lets the other images finish
-when one fails.`,
+when one fails.
+
+--sign-by-sigstore-private-key signs each tag after its manifest is written
+(skopeo's flags; the key is decrypted before any request): a sigstore
+signature naming the tag, stored as a sigstore attachment where skopeo's
+policy.json "sigstoreSigned" and cosign find it. A tag that already has a
+signature by the key gets no second one, so a re-run adds none.`,
 		Example: `  nixpush push nix:$(nix-build -A app) docker://registry.example.com/app:v1 docker://registry.example.com/app:latest \
                nix:$(nix-build -A worker) docker://registry.example.com/worker:v1
   nixpush push --plan $(nix-build -A plan) --report release.json --keep-going
   nixpush push --authfile ci-auth.json --plan plan.json
+  nixpush push --plan plan.json --sign-by-sigstore-private-key release.private --sign-passphrase-file pass.txt
   printf '%s' "$TOKEN" | nixpush push --creds-for registry.example.com=ci --dest-password-stdin --plan plan.json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			images, err := pushImages(plans, args)
@@ -83,6 +91,12 @@ when one fails.`,
 				return err
 			}
 			opts = append(append(opts, creds...), registry.WithKeepGoing(keepGoing))
+			signOpts, signer, err := sign.signer(cmd)
+			if err != nil {
+				return err
+			}
+			defer signer.Close()
+			opts = append(opts, signOpts...)
 			stderr := redact.Writer(cmd.ErrOrStderr())
 			rep, pushErr := registry.Push(cmd.Context(), images, opts...)
 			if rep == nil {
@@ -108,6 +122,7 @@ when one fails.`,
 		},
 	}
 	reg.add(cmd, registry.DefaultRetryTimes)
+	sign.add(cmd)
 	f := cmd.Flags()
 	f.StringArrayVar(&plans, "plan", nil, "read images and destinations from the plan `FILE` (JSON, see nix/plan.nix); repeatable")
 	f.StringVar(&reportFile, "report", "", "write what was pushed (digests, tags, totals) as JSON to `FILE`")

@@ -13,24 +13,44 @@ import (
 )
 
 func newCmdVerify() *cobra.Command {
-	return &cobra.Command{
-		Use:   "verify IMAGE.json|INDEX.json",
-		Short: "Re-stream every layer from the store and check it against its recorded digest",
-		Long: `Verify reads an image description, re-creates every layer's blob from
-/nix/store (its tar, compressed again when the layer is compressed) and
-compares its digest and size with those recorded when Nix built the
-description. On a mismatch it names the layer and the store paths whose NAR
-hash no longer matches, and exits non-zero. For an index description, it
-checks that each image still builds to the manifest the index names, then
-verifies every image.`,
+	var remote remoteFlags
+	cmd := &cobra.Command{
+		Use:   "verify IMAGE.json|INDEX.json [docker://REGISTRY/REPO:TAG]",
+		Short: "Check an image against the store, or check that a registry serves exactly its manifest",
+		Long: `With one argument, verify reads an image description, re-creates every
+layer's blob from /nix/store (its tar, compressed again when the layer is
+compressed) and compares its digest and size with those recorded when Nix
+built the description. On a mismatch it names the layer and the store paths
+whose NAR hash no longer matches, and exits non-zero. For an index
+description, it checks that each image still builds to the manifest the index
+names, then verifies every image.
+
+With a docker:// reference as well (a tag or a digest), verify asks the
+registry for the manifest the reference resolves to and compares it with the
+one the description builds, without reading the store: "identical" and exit
+0 only when the digests match, and then nothing else is fetched. Otherwise it
+prints what differs and exits non-zero: manifest fields, config fields by
+their JSON path (the registry's config is fetched only when the config
+digests differ), and layers by index with the store paths the description's
+layer holds. No layer is downloaded. This is the auditor's check: rebuild the
+image from source with Nix, then verify it against what is deployed.`,
 		Example: `  # Check an image built by Nix before pushing it
   nixpush verify ./result
 
   # nix: references are accepted too
-  nixpush verify nix:/nix/store/…-hello.json`,
-		Args: cobra.ExactArgs(1),
+  nixpush verify nix:/nix/store/…-hello.json
+
+  # Does the registry serve exactly this build?
+  nixpush verify nix:./result docker://registry.example.com/app:v1`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := strings.TrimPrefix(args[0], "nix:")
+			if len(args) == 2 {
+				if !strings.HasPrefix(args[1], "docker://") {
+					return fmt.Errorf("verify %s: want a docker://REGISTRY/REPO:TAG reference", args[1])
+				}
+				return remote.verifyRemote(cmd, name, args[1])
+			}
 			img, idx, err := description.ReadAnyFile(name)
 			if err != nil {
 				return err
@@ -52,6 +72,8 @@ verifies every image.`,
 			return nil
 		},
 	}
+	remote.add(cmd)
+	return cmd
 }
 
 // verifyIndex verifies every image of an index: each must build to the

@@ -106,7 +106,8 @@ func TestVerifyBadInput(t *testing.T) {
 	}{
 		{"missing file", []string{"verify", filepath.Join(dir, "nope.json")}, []string{"nope.json", "no such file"}},
 		{"unknown version", []string{"verify", future}, []string{future, "version", "unsupported"}},
-		{"no argument", []string{"verify"}, []string{"accepts 1 arg"}},
+		{"no argument", []string{"verify"}, []string{"accepts between 1 and 2 arg"}},
+		{"not a registry", []string{"verify", future, "oci:" + dir}, []string{"oci:" + dir, "docker://"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, err := runCLI(t, c.args...)
