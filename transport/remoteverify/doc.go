@@ -12,6 +12,6 @@
 // TLS, certificates), under the same rules as a push.
 //
 // An image is compared with the manifest (Compare); an index description
-// (#12) would add a comparison of its manifest list, instance by
-// instance, reusing Compare for each instance's manifest.
+// with the index (CompareIndex): its fields, then its images platform by
+// platform, each image whose digest differs compared as Compare does.
 package remoteverify

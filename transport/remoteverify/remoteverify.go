@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/pkg/blobinfocache/none"
 	"go.podman.io/image/v5/types"
@@ -73,6 +74,34 @@ const maxManifestSize = 4 << 20
 // to and compares it with built's. opts say how the registry is reached,
 // as for registry.Push.
 func Compare(ctx context.Context, built *transport.Built, ref string, opts ...registry.Option) (*Result, error) {
+	f, err := fetch(ctx, ref, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer f.src.Close()
+	res := &Result{Reference: f.named.String(), Want: built.ManifestDigest, Got: digest.FromBytes(f.manifest)}
+	if res.Got == res.Want {
+		res.Identical = true
+		return res, nil
+	}
+	c := &comparison{ctx: ctx, src: f.src, built: built, res: res}
+	if err := c.manifest(f.manifest, f.mimeType); err != nil {
+		return nil, fmt.Errorf("comparing with the manifest of %s: %w", f.named, err)
+	}
+	return res, nil
+}
+
+// fetched is the manifest a registry reference resolves to, and the
+// source it came from (for the config and, of an index, its instances).
+type fetched struct {
+	named    reference.Named
+	src      types.ImageSource
+	manifest []byte
+	mimeType string
+}
+
+// fetch reads the manifest ref resolves to. The caller closes f.src.
+func fetch(ctx context.Context, ref string, opts []registry.Option) (*fetched, error) {
 	named, err := registry.ParseSource(ref)
 	if err != nil {
 		return nil, err
@@ -93,24 +122,25 @@ func Compare(ctx context.Context, built *transport.Built, ref string, opts ...re
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", named, err)
 	}
-	defer src.Close()
-	got, mimeType, err := src.GetManifest(ctx, nil)
+	got, mimeType, err := getManifest(ctx, src, nil)
 	if err != nil {
+		src.Close()
 		return nil, fmt.Errorf("reading the manifest of %s: %w", named, err)
 	}
+	return &fetched{named: named, src: src, manifest: got, mimeType: mimeType}, nil
+}
+
+// getManifest reads a manifest of src (instance, of an index, when not
+// nil), at most maxManifestSize bytes.
+func getManifest(ctx context.Context, src types.ImageSource, instance *digest.Digest) ([]byte, string, error) {
+	got, mimeType, err := src.GetManifest(ctx, instance)
+	if err != nil {
+		return nil, "", err
+	}
 	if len(got) > maxManifestSize {
-		return nil, fmt.Errorf("manifest of %s: %d bytes, over %d", named, len(got), maxManifestSize)
+		return nil, "", fmt.Errorf("%d bytes, over %d", len(got), maxManifestSize)
 	}
-	res := &Result{Reference: named.String(), Want: built.ManifestDigest, Got: digest.FromBytes(got)}
-	if res.Got == res.Want {
-		res.Identical = true
-		return res, nil
-	}
-	c := &comparison{ctx: ctx, src: src, built: built, res: res}
-	if err := c.manifest(got, mimeType); err != nil {
-		return nil, fmt.Errorf("comparing with the manifest of %s: %w", named, err)
-	}
-	return res, nil
+	return got, mimeType, nil
 }
 
 // comparison compares one image's manifest with a registry's.
@@ -119,9 +149,15 @@ type comparison struct {
 	src   types.ImageSource
 	built *transport.Built
 	res   *Result
+	// prefix names the image within an index ("manifests[1] (linux/arm64)."),
+	// before each field.
+	prefix string
 }
 
-func (c *comparison) add(d Difference) { c.res.Differences = append(c.res.Differences, d) }
+func (c *comparison) add(d Difference) {
+	d.Field = c.prefix + d.Field
+	c.res.Differences = append(c.res.Differences, d)
+}
 
 // manifest compares the registry's manifest got, field by field, then
 // the config and the layers.

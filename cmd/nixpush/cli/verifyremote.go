@@ -59,7 +59,12 @@ func (r *remoteFlags) verifyRemote(cmd *cobra.Command, src, dest string) error {
 	if err := r.pw.checkUsed(); err != nil {
 		return err
 	}
-	res, err := remoteverify.Compare(cmd.Context(), ref.Built(), dest, opts...)
+	var res *remoteverify.Result
+	if bi := ref.Index(); bi != nil {
+		res, err = remoteverify.CompareIndex(cmd.Context(), bi, dest, opts...)
+	} else {
+		res, err = remoteverify.Compare(cmd.Context(), ref.Built(), dest, opts...)
+	}
 	if err != nil {
 		return err
 	}
