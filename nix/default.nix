@@ -126,22 +126,34 @@ let
     , arch ? archOf system
     , os ? "linux"
     , compression ? "none"
+    , sbom ? true
     }:
     let
       carrier = configCarrier config;
+      # The SBOM is a second output, "sbom", an SPDX JSON file the
+      # description records; layersClosure gives the builder the
+      # references of the layer files' store paths, for its DEPENDS_ON.
+      # Without it (sbom = false) the derivation is what it was before
+      # SBOMs existed.
+      sbomAttrs =
+        if !(builtins.isBool sbom) then throw "nixpush: sbom must be true or false"
+        else if !sbom then { }
+        else { outputs = [ "out" "sbom" ]; };
+      sbomGraphs = if sbom == true && layers != [ ] then { layersClosure = layers; } else { };
       drv = builtins.derivation ({
         name = "image-${safeName name}.json";
         inherit system;
         builder = exe;
         args = [ "image" ];
         __structuredAttrs = true;
-        exportReferencesGraph.closure = copyToRoot ++ [ carrier ];
+        exportReferencesGraph = { closure = copyToRoot ++ [ carrier ]; } // sbomGraphs;
         imageName = name;
         configRefs = carrier;
         maxLayers = checkMaxLayers maxLayers;
         inherit config copyToRoot layers perms created mtime arch os;
       } // (if tag == null then { } else { imageTag = tag; })
-        // compressionAttrs compression);
+        // compressionAttrs compression
+        // sbomAttrs);
     in
     # copyToRegistry, copyTo, copyToPodman, copyToDockerDaemon: nix/apps.nix.
     withApps (drv // {

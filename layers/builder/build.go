@@ -83,20 +83,26 @@ var tagRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 // BuildImage computes the image description a buildImage derivation
 // writes.
 func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Image, error) {
+	img, _, err := buildImage(ctx, a, opts...)
+	return img, err
+}
+
+// buildImage is BuildImage, also returning the closure graph.
+func buildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Image, *closure.Graph, error) {
 	if a.ImageName == "" {
-		return nil, fmt.Errorf("imageName: missing")
+		return nil, nil, fmt.Errorf("imageName: missing")
 	}
 	g, err := a.graph()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	created, err := parseTime("created", a.Created, layers.DefaultMTime)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg, err := a.config()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	deps := append([]string(nil), a.Deps...)
 	if a.ConfigRefs != "" {
@@ -104,16 +110,16 @@ func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 		// store paths the config names. They belong in the image, the
 		// carrier does not.
 		if !g.Has(a.ConfigRefs) {
-			return nil, fmt.Errorf("configRefs: %s is %w", a.ConfigRefs, closure.ErrNotInGraph)
+			return nil, nil, fmt.Errorf("configRefs: %s is %w", a.ConfigRefs, closure.ErrNotInGraph)
 		}
 		deps = append(deps, g.References(a.ConfigRefs)...)
 	}
 	ls, err := build(ctx, a, g, deps, description.History{CreatedBy: createdByImage}, makeOptions(opts))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := checkConfigRefs(a.Config, ls); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	img := &description.Image{
 		Name:         a.ImageName,
@@ -126,15 +132,15 @@ func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 	}
 	if a.ImageTag != nil {
 		if !tagRe.MatchString(*a.ImageTag) {
-			return nil, fmt.Errorf("imageTag: %q is not a valid tag (up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-')", *a.ImageTag)
+			return nil, nil, fmt.Errorf("imageTag: %q is not a valid tag (up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-')", *a.ImageTag)
 		}
 		img.Tag = *a.ImageTag
 	}
 	img.Version = img.NeededVersion()
 	if err := img.Validate(); err != nil {
-		return nil, fmt.Errorf("image %s: %w", a.ImageName, err)
+		return nil, nil, fmt.Errorf("image %s: %w", a.ImageName, err)
 	}
-	return img, nil
+	return img, g, nil
 }
 
 // build splits the closure into layers and hashes the new ones.
@@ -256,9 +262,14 @@ func WriteImage(ctx context.Context, attrsFile string, opts ...Option) error {
 	if err != nil {
 		return err
 	}
-	img, err := BuildImage(ctx, a, opts...)
+	img, g, err := buildImage(ctx, a, opts...)
 	if err != nil {
 		return err
+	}
+	if a.Outputs.SBOM != "" {
+		if err := writeSBOM(a, img, g); err != nil {
+			return err
+		}
 	}
 	return writeJSON(a.Outputs.Out, img)
 }

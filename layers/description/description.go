@@ -53,6 +53,9 @@ type Image struct {
 	Config ocispec.ImageConfig `json:"config"`
 	// Layers are bottom first.
 	Layers []Layer `json:"layers"`
+	// SBOM is the image's SPDX document (version 3, "sbom"), pushed as a
+	// referrer of its manifest.
+	SBOM *Attachment `json:"sbom,omitempty"`
 }
 
 // Layer is one layer of an image: what goes into it and what it hashes to.

@@ -48,7 +48,11 @@ func (l *Layer) features() []feature {
 
 // features lists what img uses beyond version 1, its layers' included.
 func (img *Image) features() []feature {
-	return layersFeatures(img.Layers)
+	fs := layersFeatures(img.Layers)
+	if img.SBOM != nil {
+		fs = append(fs, featSBOM)
+	}
+	return fs
 }
 
 func layersFeatures(ls []Layer) []feature {
