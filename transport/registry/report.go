@@ -61,6 +61,10 @@ type Totals struct {
 	Manifests int   `json:"manifests"` // manifests written, one per tag
 	// Unchanged counts tags that already named the image's manifest.
 	Unchanged int `json:"unchanged"`
+	// Referrers counts referrers (SBOMs) written, one per image and
+	// repository; ReferrersUnchanged those already there.
+	Referrers          int `json:"referrers"`
+	ReferrersUnchanged int `json:"referrersUnchanged"`
 	Images    int `json:"images"`
 	Failed    int `json:"failed"`
 }
@@ -104,6 +108,9 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		t.Images-t.Failed, t.Images, r.Seconds,
 		t.Uploaded.Blobs, meter.Size(t.Uploaded.Bytes), t.Mounted.Blobs, meter.Size(t.Mounted.Bytes),
 		t.Skipped.Blobs, meter.Size(t.Skipped.Bytes), t.Manifests, t.Unchanged)
+	if t.Referrers+t.ReferrersUnchanged > 0 {
+		fmt.Fprintf(w, "referrers (SBOMs): %d written, %d unchanged\n", t.Referrers, t.ReferrersUnchanged)
+	}
 	for _, img := range r.Images {
 		fmt.Fprintf(w, "%s %s %s\n", img.Status, img.Digest, img.Source)
 		for _, d := range img.Destinations {
@@ -138,6 +145,10 @@ func (t *tally) count(what Outcome, size int64) {
 		t.totals.Manifests++
 	case ManifestUnchanged:
 		t.totals.Unchanged++
+	case ReferrerWritten:
+		t.totals.Referrers++
+	case ReferrerUnchanged:
+		t.totals.ReferrersUnchanged++
 	}
 }
 
@@ -158,6 +169,10 @@ const (
 	ManifestWritten
 	// ManifestUnchanged: the tag already named the manifest.
 	ManifestUnchanged
+	// ReferrerWritten: a referrer (an SBOM) was attached to a manifest;
+	// ReferrerUnchanged: the repository listed it already.
+	ReferrerWritten
+	ReferrerUnchanged
 )
 
 // Report returns the report of a copy that p showed: images, and the

@@ -17,5 +17,6 @@ func commands() []*cobra.Command {
 		newCmdPush(),
 		newCmdWritePlan(),
 		newCmdInspect(),
+		newCmdSBOM(),
 	}
 }
