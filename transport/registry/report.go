@@ -65,8 +65,8 @@ type Totals struct {
 	// repository; ReferrersUnchanged those already there.
 	Referrers          int `json:"referrers"`
 	ReferrersUnchanged int `json:"referrersUnchanged"`
-	Images    int `json:"images"`
-	Failed    int `json:"failed"`
+	Images             int `json:"images"`
+	Failed             int `json:"failed"`
 }
 
 // Count is a number of blobs and their bytes.
