@@ -61,12 +61,13 @@ type Totals struct {
 	Manifests int   `json:"manifests"` // manifests written, one per tag
 	// Unchanged counts tags that already named the image's manifest.
 	Unchanged int `json:"unchanged"`
+	Images    int `json:"images"`
+	Failed    int `json:"failed"`
+
 	// Referrers counts referrers (SBOMs) written, one per image and
 	// repository; ReferrersUnchanged those already there.
 	Referrers          int `json:"referrers"`
 	ReferrersUnchanged int `json:"referrersUnchanged"`
-	Images             int `json:"images"`
-	Failed             int `json:"failed"`
 }
 
 // Count is a number of blobs and their bytes.
