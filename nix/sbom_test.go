@@ -189,3 +189,11 @@ func TestSBOM(t *testing.T) {
 		t.Errorf("nixpush sbom: %v; prints %d bytes, the file has %d", err, len(printed), len(b))
 	}
 }
+
+// layersVersion is the description version img needs without its SBOM
+// (version 3): what its layers alone need.
+func layersVersion(img *description.Image) int {
+	c := *img
+	c.SBOM = nil
+	return c.NeededVersion()
+}
