@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // ReadStoreFile reads the store path p, which must be a regular file of at
@@ -21,11 +23,27 @@ func ReadStoreFile(p string, max int64, opts ...Option) ([]byte, error) {
 		return nil, err
 	}
 	defer store.Close()
-	f, info, err := store.openFile(strings.TrimPrefix(p, StoreDir+"/"))
+	name := strings.TrimPrefix(p, StoreDir+"/")
+	// lstat first, and open without blocking: a FIFO or a device named by
+	// an untrusted description must be refused, not waited on.
+	if info, err := store.lstat(name); err != nil {
+		return nil, fmt.Errorf("store path %s: %w", p, err)
+	} else if !info.mode.IsRegular() {
+		return nil, fmt.Errorf("store path %s is %s, not a regular file", p, kind(info.mode))
+	}
+	f, err := store.open(name, unix.O_NONBLOCK)
 	if err != nil {
 		return nil, fmt.Errorf("store path %s: %w", p, err)
 	}
 	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, fmt.Errorf("store path %s: %w", p, err)
+	}
+	info := infoOf(&st)
+	if !info.mode.IsRegular() {
+		return nil, fmt.Errorf("store path %s is %s now, not a regular file", p, kind(info.mode))
+	}
 	if info.size > max {
 		return nil, fmt.Errorf("store path %s: %d bytes, more than the %d allowed", p, info.size, max)
 	}
