@@ -197,3 +197,47 @@ func layersVersion(img *description.Image) int {
 	c.SBOM = nil
 	return c.NeededVersion()
 }
+
+// TestSBOMOff: sbom = false builds the description as before SBOMs
+// (version 1, no "sbom" output), with the same manifest digest as with
+// one; a non-boolean fails at evaluation.
+func TestSBOMOff(t *testing.T) {
+	e := setup(t)
+	build := func(sbomArg string) (*description.Image, error) {
+		out, err := e.expr(t, `np.buildImage { name = "off"; config.Entrypoint = [ "${bb}/bin/busybox" ]; `+sbomArg+` }`, "")
+		if err != nil {
+			return nil, err
+		}
+		return description.ReadFile(out)
+	}
+	on, err := build("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, err := build("sbom = false;")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if on.SBOM == nil || on.Version != 3 || off.SBOM != nil || off.Version != 1 {
+		t.Errorf("default: version %d, sbom %v; sbom = false: version %d, sbom %v", on.Version, on.SBOM, off.Version, off.SBOM)
+	}
+	_, mOn, err := on.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, mOff, err := off.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mOn.Digest != mOff.Digest {
+		t.Errorf("manifest %s with the SBOM, %s without", mOn.Digest, mOff.Digest)
+	}
+	outputs, err := testenv.Nix(t, "nix-instantiate", "--eval", "--json", "--strict", "-E",
+		fmt.Sprintf(`map (o: o.outputName) ((import %s { nixpush = %s; }).buildImage { name = "off"; sbom = false; }).all`, filepath.Join(e.repo, "nix"), e.nixpush))
+	if err != nil || outputs != `["out"]` {
+		t.Errorf("sbom = false: outputs %s (%v), want [\"out\"]", outputs, err)
+	}
+	if _, err := build(`sbom = "yes";`); err == nil || !strings.Contains(err.Error(), "sbom must be true or false") {
+		t.Errorf(`sbom = "yes": %v`, err)
+	}
+}
