@@ -37,7 +37,9 @@ func TestSBOMField(t *testing.T) {
 	}{
 		{"version 1", then(withSBOM, func(m map[string]any) { m["version"] = 1 }), "version: 1, but it uses features of version 3 (sbom)"},
 		{"version 2", then(withSBOM, func(m map[string]any) { m["version"] = 2 }), "version: 2, but it uses features of version 3 (sbom)"},
-		{"inside a store path", then(withSBOM, func(m map[string]any) { sbomField(m)["path"] = "/nix/store/0000000000000000000000000000000s-x/../../etc/passwd" }), "sbom.path: "},
+		{"inside a store path", then(withSBOM, func(m map[string]any) {
+			sbomField(m)["path"] = "/nix/store/0000000000000000000000000000000s-x/../../etc/passwd"
+		}), "sbom.path: "},
 		{"not in the store", then(withSBOM, func(m map[string]any) { sbomField(m)["path"] = "/etc/passwd" }), `sbom.path: "/etc/passwd" is not below /nix/store`},
 		{"media type", then(withSBOM, func(m map[string]any) { sbomField(m)["mediaType"] = "text/plain" }), `sbom.mediaType: "text/plain", want "application/spdx+json"`},
 		{"digest", then(withSBOM, func(m map[string]any) { sbomField(m)["digest"] = "sha256:abc" }), "sbom.digest: "},
