@@ -22,7 +22,8 @@ import (
 // pushed manifest (artifactType application/spdx+json, the digest
 // nixpush inspect names), its blob is the store file, and the fallback
 // tag sha256-<hex> lists it; a referrer oras attached before is kept (the
-// index is merged); a re-push writes nothing; --no-sbom attaches none.
+// index is merged); a re-push writes nothing; push --plan attaches it too;
+// --no-sbom attaches none.
 func TestSBOMPush(t *testing.T) {
 	e := setup(t)
 	oras := testenv.Tool(t, "oras")
@@ -123,6 +124,22 @@ func TestSBOMPush(t *testing.T) {
 				if q.IsBlobWrite() || q.IsManifestWrite() {
 					t.Errorf("re-push wrote: %s", q)
 				}
+			}
+
+			// nixpush push --plan attaches it too.
+			plan, err := json.Marshal(map[string]any{"images": []any{map[string]any{
+				"image": out, "destinations": []string{"docker://" + reg.Host + "/planned:v1"},
+			}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			planFile := filepath.Join(t.TempDir(), "plan.json")
+			if err := os.WriteFile(planFile, plan, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			runOK(t, nixpush, "push", "-q", "--dest-tls-verify=false", "--plan", planFile)
+			if refs := discover(reg.Host + "/planned:v1"); len(refs) != 1 || refs[0].Digest != info.SBOM.Referrer {
+				t.Errorf("push --plan: referrers %+v, want %s", refs, info.SBOM.Referrer)
 			}
 
 			// --no-sbom on a new repository: no referrer, no fallback tag.
