@@ -120,10 +120,16 @@ func TestSBOMPush(t *testing.T) {
 			if summary := push(app); !strings.Contains(summary, info.ManifestDigest.String()) {
 				t.Errorf("re-push printed %q", summary)
 			}
-			for _, q := range reg.Requests(mark) {
+			reqs := reg.Requests(mark)
+			for _, q := range reqs {
 				if q.IsBlobWrite() || q.IsManifestWrite() {
 					t.Errorf("re-push wrote: %s", q)
 				}
+			}
+			// GET /v2/ and HEAD of the tag, then the referrers API (404
+			// here) and the fallback tag, with no ping of its own.
+			if len(reqs) > 4 {
+				t.Errorf("re-push made %d requests, want at most 4: %v", len(reqs), reqs)
 			}
 
 			// nixpush push --plan attaches it too.

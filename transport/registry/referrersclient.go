@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -67,10 +68,18 @@ func (e *statusError) Error() string {
 // something else than an image index: nixpush does not overwrite it.
 var errFallbackTag = errors.New("the referrers fallback tag holds no image index")
 
-// referrersReader reads the referrers lists of one repository.
+// referrersReader reads the referrers lists of one repository. Its
+// requests go out without credentials first; the first 401 sets up
+// go-containerregistry's authenticating transport (a ping of /v2/, then
+// the challenge's token or basic auth), used from then on. A registry that
+// serves reads anonymously costs no extra request.
 type referrersReader struct {
-	client *http.Client
-	base   string // SCHEME://HOST/v2/PATH
+	plain *http.Client
+	auth  func(ctx context.Context) (http.RoundTripper, error)
+	base  string // SCHEME://HOST/v2/PATH
+
+	mu     sync.Mutex
+	authed *http.Client
 }
 
 // newReferrersReader makes the reader of rp's referrers, with the
@@ -106,9 +115,13 @@ func (r *run) newReferrersReader(ctx context.Context, rp *repo) (*referrersReade
 		return nil, fmt.Errorf("registry %s: %w", host, err)
 	}
 	scope := reg.Repo(reference.Path(rp.named)).Scope(ggcrtransport.PullScope)
-	rt, err := ggcrtransport.NewWithContext(ctx, reg, auth, ggcrtransport.NewUserAgent(base, r.o.userAgentString()), []string{scope})
-	if err != nil {
-		return nil, fmt.Errorf("registry %s: %w", host, err)
+	ua := ggcrtransport.NewUserAgent(base, r.o.userAgentString())
+	newAuth := func(ctx context.Context) (http.RoundTripper, error) {
+		rt, err := ggcrtransport.NewWithContext(ctx, reg, auth, ua, []string{scope})
+		if err != nil {
+			return nil, fmt.Errorf("registry %s: %w", host, err)
+		}
+		return rt, nil
 	}
 	// As containers/image: HTTPS, and plain HTTP only when TLS
 	// verification is off and HTTPS does not answer (checkTransport has
@@ -127,8 +140,9 @@ func (r *run) newReferrersReader(ctx context.Context, rp *repo) (*referrersReade
 		}
 	}
 	return &referrersReader{
-		client: &http.Client{Transport: rt},
-		base:   scheme + "://" + reg.RegistryStr() + "/v2/" + reference.Path(rp.named),
+		plain: &http.Client{Transport: ua},
+		auth:  newAuth,
+		base:  scheme + "://" + reg.RegistryStr() + "/v2/" + reference.Path(rp.named),
 	}, nil
 }
 
@@ -189,7 +203,7 @@ func (rr *referrersReader) getIndex(ctx context.Context, url string) (idx ocispe
 		return idx, false, err
 	}
 	req.Header.Set("Accept", ocispec.MediaTypeImageIndex)
-	res, err := rr.client.Do(req)
+	res, err := rr.do(ctx, req)
 	if err != nil {
 		return idx, false, err
 	}
@@ -213,4 +227,29 @@ func (rr *referrersReader) getIndex(ctx context.Context, url string) (idx ocispe
 		return idx, false, fmt.Errorf("GET %s: %w (a %q)", url, errFallbackTag, ct)
 	}
 	return idx, true, nil
+}
+
+// do sends req, without credentials until the registry asks for them.
+func (rr *referrersReader) do(ctx context.Context, req *http.Request) (*http.Response, error) {
+	rr.mu.Lock()
+	c := rr.authed
+	rr.mu.Unlock()
+	if c != nil {
+		return c.Do(req)
+	}
+	res, err := rr.plain.Do(req)
+	if err != nil || res.StatusCode != http.StatusUnauthorized {
+		return res, err
+	}
+	io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10)) //nolint:errcheck // draining, to reuse the connection
+	res.Body.Close()
+	rt, err := rr.auth(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c = &http.Client{Transport: rt}
+	rr.mu.Lock()
+	rr.authed = c
+	rr.mu.Unlock()
+	return c.Do(req.Clone(ctx))
 }
