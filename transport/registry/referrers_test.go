@@ -206,3 +206,27 @@ func TestReferrerChangedSBOM(t *testing.T) {
 		}
 	}
 }
+
+// TestFallbackTagNotIndex: a fallback tag that holds something else than
+// an image index is left alone, and the push fails saying so.
+func TestFallbackTagNotIndex(t *testing.T) {
+	reg := startInProcess(t)
+	built, _ := sbomImage(t, t.TempDir())
+	ctx := context.Background()
+	tag := reg.Host + "/app:" + registry.FallbackTag(built.ManifestDigest)
+	if _, err := registry.Push(ctx, []registry.Image{{Source: "app.json", Built: built, Destinations: []string{tag}}},
+		registry.WithTLSVerify(false), registry.WithReferrers(false)); err != nil {
+		t.Fatal(err)
+	}
+	mark := reg.Mark()
+	_, err := registry.Push(ctx, []registry.Image{{Source: "app.json", Built: built, Destinations: []string{reg.Host + "/app:v1"}}},
+		registry.WithTLSVerify(false), registry.WithRetry(0, 0))
+	if err == nil || !strings.Contains(err.Error(), "not an image index") {
+		t.Fatalf("push: %v; want an error saying the fallback tag is not an image index", err)
+	}
+	for _, q := range reg.Requests(mark) {
+		if q.IsManifestWrite() && strings.Contains(q.Path, "/manifests/sha256-") {
+			t.Errorf("overwrote the fallback tag: %s", q)
+		}
+	}
+}

@@ -64,9 +64,9 @@ func (e *statusError) Error() string {
 	return fmt.Sprintf("GET %s: unexpected HTTP status %d %s", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
 }
 
-// errFallbackTag is wrapped by the error for a fallback tag that holds
-// something else than an image index: nixpush does not overwrite it.
-var errFallbackTag = errors.New("the referrers fallback tag holds no image index")
+// errNotIndex is wrapped by the error for a referrers list, or a fallback
+// tag, that is not an image index: nixpush does not overwrite such a tag.
+var errNotIndex = errors.New("not an image index")
 
 // referrersReader reads the referrers lists of one repository. Its
 // requests go out without credentials first; the first 401 sets up
@@ -224,7 +224,7 @@ func (rr *referrersReader) getIndex(ctx context.Context, url string) (idx ocispe
 	}
 	ct, _, _ := strings.Cut(res.Header.Get("Content-Type"), ";")
 	if err := json.Unmarshal(b, &idx); err != nil || (idx.MediaType != ocispec.MediaTypeImageIndex && ct != ocispec.MediaTypeImageIndex) {
-		return idx, false, fmt.Errorf("GET %s: %w (a %q)", url, errFallbackTag, ct)
+		return idx, false, fmt.Errorf("GET %s: %w (a %q)", url, errNotIndex, ct)
 	}
 	return idx, true, nil
 }
