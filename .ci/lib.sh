@@ -51,9 +51,10 @@ NIXPUSH_TAGS="containers_image_openpgp"
 # Go programs the tests and benchmarks run, at pinned versions, as
 # NAME=PACKAGE@VERSION: distribution v3's registry, the second registry
 # implementation every registry test runs against (NIXPUSH_TEST_REGISTRY),
-# and crane, a benchmark baseline. install_go_tools puts them in
+# crane, a benchmark baseline, and oras, which lists an image's
+# referrers (its SBOM) in the tests. install_go_tools puts them in
 # .work/tools, where internal/testenv (testenv.Tool) looks before PATH.
-NIXPUSH_GO_TOOLS="registry=github.com/distribution/distribution/v3/cmd/registry@v3.1.2 crane=github.com/google/go-containerregistry/cmd/crane@v0.22.1"
+NIXPUSH_GO_TOOLS="registry=github.com/distribution/distribution/v3/cmd/registry@v3.1.2 crane=github.com/google/go-containerregistry/cmd/crane@v0.22.1 oras=oras.land/oras/cmd/oras@v1.3.6"
 # cosign checks the sigstore signatures nixpush writes (docs/supply-chain.md),
 # as the other half of skopeo's policy check.
 NIXPUSH_GO_TOOLS="$NIXPUSH_GO_TOOLS cosign=github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5"

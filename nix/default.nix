@@ -181,6 +181,7 @@ let
     , initializeNixDatabase ? false
     , nixUid ? 0
     , nixGid ? 0
+    , sbom ? true
     }:
     let
       carrier = configCarrier config;
@@ -204,13 +205,23 @@ let
         else if initializeNixDatabase != true then throw "nixpush: initializeNixDatabase must be true or false"
         else { nixDatabase = db; };
       copyToRoot' = copyToRoot ++ (if withDB ? nixDatabase then [ db ] else [ ]);
+      # The SBOM is a second output, "sbom", an SPDX JSON file the
+      # description records; layersClosure gives the builder the
+      # references of the layer files' store paths, for its DEPENDS_ON.
+      # Without it (sbom = false) the derivation is what it was before
+      # SBOMs existed.
+      sbomAttrs =
+        if !(builtins.isBool sbom) then throw "nixpush: sbom must be true or false"
+        else if !sbom then { }
+        else { outputs = [ "out" "sbom" ]; };
+      sbomGraphs = if sbom == true && layers != [ ] then { layersClosure = layers; } else { };
       drv = builtins.derivation ({
         name = "image-${safeName name}.json";
         inherit system;
         builder = exe;
         args = [ "image" ];
         __structuredAttrs = true;
-        exportReferencesGraph.closure = copyToRoot' ++ [ carrier ];
+        exportReferencesGraph = { closure = copyToRoot' ++ [ carrier ]; } // sbomGraphs;
         imageName = name;
         configRefs = carrier;
         maxLayers = checkMaxLayers maxLayers;
@@ -223,7 +234,8 @@ let
         // withDB
         # Left out when empty, so an image without annotations has the
         # derivation it had before they existed.
-        // (if annotations == { } then { } else { inherit annotations; }));
+        // (if annotations == { } then { } else { inherit annotations; })
+        // sbomAttrs);
     in
     # copyToRegistry, copyTo, copyToPodman, copyToDockerDaemon: nix/apps.nix.
     withApps (drv // withDB // {

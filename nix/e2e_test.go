@@ -76,12 +76,17 @@ in
 func check(t *testing.T, out string, image bool) []description.Layer {
 	t.Helper()
 	var ls []description.Layer
+	var sbomPath string
 	if image {
 		img, err := description.ReadFile(out)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ls = img.Layers
+		if img.SBOM != nil {
+			// The description refers to its SBOM too (the "sbom" output).
+			sbomPath = img.SBOM.Path
+		}
 	} else {
 		lf, err := description.ReadLayerFile(out)
 		if err != nil {
@@ -90,6 +95,9 @@ func check(t *testing.T, out string, image bool) []description.Layer {
 		ls = lf.Layers
 	}
 	listed := map[string]bool{}
+	if sbomPath != "" {
+		listed[sbomPath] = true
+	}
 	for i, l := range ls {
 		d, n, err := layers.Digest(context.Background(), l.Spec)
 		if err != nil {

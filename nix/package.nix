@@ -13,7 +13,7 @@ buildGoModule {
   pname = "nixpush";
   inherit src version;
 
-  vendorHash = "sha256-Xv88HFFMqXH7s9Zm/xtdtXmp1DoQ+K+ELaGwHqY2kko=";
+  vendorHash = "sha256-s6oC12JKogfUiwHoOVNWfBTqvOj2RvYuFBdTayVVsdE=";
 
   subPackages = [ "cmd/nixpush" ];
   # containers/image without cgo: OpenPGP in Go instead of gpgme.

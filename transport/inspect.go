@@ -31,6 +31,20 @@ type Info struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 	Config      json.RawMessage   `json:"config"`   // the OCI image config, as pushed
 	Manifest    json.RawMessage   `json:"manifest"` // the OCI image manifest, as pushed
+	// SBOM is the image's SBOM and the referrer manifest that attaches it
+	// to the image's manifest, when the description has one.
+	SBOM *SBOMInfo `json:"sbom,omitempty"`
+}
+
+// SBOMInfo is the SBOM of Info.
+type SBOMInfo struct {
+	Path      string        `json:"path"`
+	MediaType string        `json:"mediaType"`
+	Digest    digest.Digest `json:"digest"`
+	Size      int64         `json:"size"`
+	// Referrer is the digest of the artifact manifest pushed as a
+	// referrer of the image's manifest.
+	Referrer digest.Digest `json:"referrer"`
 }
 
 // LayerInfo is one layer of Info.
@@ -71,6 +85,12 @@ func Inspect(built *Built) *Info {
 		info.Layers = append(info.Layers, li)
 		info.Size += l.Size
 	}
+	if a := img.SBOM; a != nil {
+		info.SBOM = &SBOMInfo{Path: a.Path, MediaType: a.MediaType, Digest: a.Digest, Size: a.Size}
+		if refs, err := built.Referrers(); err == nil && len(refs) > 0 {
+			info.SBOM.Referrer = refs[0].Digest
+		}
+	}
 	return info
 }
 
@@ -107,6 +127,11 @@ func (info *Info) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "Layers:\t%d (%d bytes uncompressed)\n", len(info.Layers), info.Size)
 	} else {
 		fmt.Fprintf(tw, "Layers:\t%d (%d bytes; %d compressed)\n", len(info.Layers), info.Size, compressed)
+	}
+	if sb := info.SBOM; sb != nil {
+		fmt.Fprintf(tw, "SBOM:\t%s (%s, %d bytes)\n", sb.Digest, sb.MediaType, sb.Size)
+		fmt.Fprintf(tw, "\t%s\n", sb.Path)
+		fmt.Fprintf(tw, "SBOM referrer:\t%s\n", sb.Referrer)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

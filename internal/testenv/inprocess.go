@@ -54,7 +54,7 @@ func StartInProcessRegistry(t testing.TB, opts ...RegistryOption) *Registry {
 		t.Fatal("StartInProcessRegistry serves plain HTTP without auth: use StartRegistry for TLS and auth")
 	}
 	f := &frontend{
-		next: ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))),
+		next: ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(r.referrers)),
 		log:  r.log,
 		has:  map[string]map[string]bool{},
 	}

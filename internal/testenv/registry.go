@@ -69,10 +69,11 @@ type Registry struct {
 	// User and Password are the only htpasswd account, when set.
 	User, Password string
 
-	dir  string
-	log  *syncBuffer
-	pid  int    // the process; 0 in process
-	stop func() // stops serving and waits for it
+	dir       string
+	referrers bool // WithReferrersAPI
+	log       *syncBuffer
+	pid       int    // the process; 0 in process
+	stop      func() // stops serving and waits for it
 }
 
 // RegistryOption configures StartRegistry and StartInProcessRegistry.
@@ -81,6 +82,13 @@ type RegistryOption func(*Registry)
 // WithTLSAuth serves HTTPS and requires basic auth as user.
 func WithTLSAuth(user, password string) RegistryOption {
 	return func(r *Registry) { r.TLS, r.User, r.Password = true, user, password }
+}
+
+// WithReferrersAPI serves the OCI 1.1 referrers API
+// (GET /v2/NAME/referrers/DIGEST), which neither registry process has:
+// StartInProcessRegistry only.
+func WithReferrersAPI() RegistryOption {
+	return func(r *Registry) { r.referrers = true }
 }
 
 // WithImplementation makes StartRegistry run impl whatever RegistryEnv

@@ -13,9 +13,9 @@ import (
 const RequireToolsEnv = "NIXPUSH_REQUIRE_TOOLS"
 
 // ToolsDir is where .ci/setup installs the Go programs the tests and
-// benchmarks use at pinned versions (distribution v3's registry, crane),
-// relative to the repository root: Tool looks there before PATH, so no
-// one has to put it on PATH.
+// benchmarks use at pinned versions (distribution v3's registry, crane,
+// oras), relative to the repository root: Tool looks there before PATH,
+// so no one has to put it on PATH.
 const ToolsDir = ".work/tools"
 
 // Tool returns the path of the program name: ToolsDir/name in the

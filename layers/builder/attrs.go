@@ -19,10 +19,17 @@ import (
 type Attrs struct {
 	Outputs struct {
 		Out string `json:"out"`
+		// SBOM is the "sbom" output of buildImage, when it has one: the
+		// image's SPDX document is written there.
+		SBOM string `json:"sbom"`
 	} `json:"outputs"`
 	// Closure is the exportReferencesGraph.closure output: the closure of
 	// Deps, CopyToRoot and ConfigRefs.
 	Closure json.RawMessage `json:"closure"`
+	// LayersClosure is the exportReferencesGraph.layersClosure output of
+	// buildImage with an SBOM: the closure of Layers (the layer files and
+	// so every store path they list), for the SBOM's references.
+	LayersClosure json.RawMessage `json:"layersClosure"`
 
 	// Deps are store paths placed at their store paths, with their
 	// closures (buildLayer).

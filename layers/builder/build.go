@@ -92,38 +92,44 @@ var tagRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 // BuildImage computes the image description a buildImage derivation
 // writes.
 func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Image, error) {
+	img, _, err := buildImage(ctx, a, opts...)
+	return img, err
+}
+
+// buildImage is BuildImage, also returning the closure graph.
+func buildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Image, *closure.Graph, error) {
 	if a.ImageName == "" {
-		return nil, fmt.Errorf("imageName: missing")
+		return nil, nil, fmt.Errorf("imageName: missing")
 	}
 	g, err := a.graph()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	created, err := parseTime("created", a.Created, layers.DefaultMTime)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg, err := a.config()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	o := makeOptions(opts)
 	plan, err := imagePlan(a, g, o)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := checkNixDatabase(a, g, plan); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ls, err := hashAll(ctx, plan, description.History{CreatedBy: createdByImage}, a.Compression, o)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := checkConfigRefs(a.Config, ls); err != nil {
 		if a.IncludeStorePaths != nil && !*a.IncludeStorePaths {
-			return nil, fmt.Errorf("%w (includeStorePaths is false: the image holds no store path of its own)", err)
+			return nil, nil, fmt.Errorf("%w (includeStorePaths is false: the image holds no store path of its own)", err)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	img := &description.Image{
 		Name:         a.ImageName,
@@ -137,15 +143,15 @@ func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 	}
 	if a.ImageTag != nil {
 		if !tagRe.MatchString(*a.ImageTag) {
-			return nil, fmt.Errorf("imageTag: %q is not a valid tag (up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-')", *a.ImageTag)
+			return nil, nil, fmt.Errorf("imageTag: %q is not a valid tag (up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-')", *a.ImageTag)
 		}
 		img.Tag = *a.ImageTag
 	}
 	img.Version = img.NeededVersion()
 	if err := img.Validate(); err != nil {
-		return nil, fmt.Errorf("image %s: %w", a.ImageName, err)
+		return nil, nil, fmt.Errorf("image %s: %w", a.ImageName, err)
 	}
-	return img, nil
+	return img, g, nil
 }
 
 // planLayers splits the closure into layers, hashing nothing.
@@ -270,9 +276,14 @@ func WriteImage(ctx context.Context, attrsFile string, opts ...Option) error {
 	if err != nil {
 		return err
 	}
-	img, err := BuildImage(ctx, a, opts...)
+	img, g, err := buildImage(ctx, a, opts...)
 	if err != nil {
 		return err
+	}
+	if a.Outputs.SBOM != "" {
+		if err := writeSBOM(a, img, g); err != nil {
+			return err
+		}
 	}
 	return writeJSON(a.Outputs.Out, img)
 }

@@ -57,6 +57,9 @@ type Image struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 	// Layers are bottom first.
 	Layers []Layer `json:"layers"`
+	// SBOM is the image's SPDX document (version 3, "sbom"), pushed as a
+	// referrer of its manifest.
+	SBOM *Attachment `json:"sbom,omitempty"`
 }
 
 // Layer is one layer of an image: what goes into it and what it hashes to.

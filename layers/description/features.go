@@ -55,6 +55,9 @@ func (img *Image) features() []feature {
 	if len(img.Annotations) > 0 {
 		fs = append(fs, featAnnotations)
 	}
+	if img.SBOM != nil {
+		fs = append(fs, featSBOM)
+	}
 	return fs
 }
 

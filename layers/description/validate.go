@@ -117,6 +117,11 @@ func (img *Image) Validate() error {
 		}
 		seen[l.Digest.String()] = i
 	}
+	if img.SBOM != nil {
+		if err := img.SBOM.Validate(MediaTypeSPDX); err != nil {
+			return fmt.Errorf("sbom.%w", err)
+		}
+	}
 	return img.checkConfigSize()
 }
 

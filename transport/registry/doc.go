@@ -45,8 +45,18 @@
 // containers/image's policy evaluation, gets none, so a re-push writes no
 // signature.
 //
+// Once an image's manifest is in a repository, its referrers
+// (transport.Referrer: its SBOM) are attached to it there (referrers.go):
+// the repository's referrers list is read (the OCI 1.1 referrers API, else
+// the fallback tag sha256-<hex>; referrersclient.go, the one read
+// containers/image has no call for), and a referrer it lacks is written,
+// its blobs first, then its manifest, then on a registry without the API
+// the fallback tag's index, merged with what it listed. WithReferrers(false)
+// attaches none.
+//
 // Push returns a Report: per image, its manifest digest and destinations;
-// in total, blobs and bytes uploaded, mounted and skipped.
+// in total, blobs and bytes uploaded, mounted and skipped, and referrers
+// written.
 //
 // Options are the one set of registry settings of nixpush: credentials per
 // registry (SystemContexts says what is refused before any request), TLS,

@@ -42,7 +42,11 @@ func (r *run) execute(ctx context.Context) {
 	for _, img := range r.images {
 		for _, id := range img.dests {
 			if id.err == nil {
-				wg.Go(func() { id.err = r.pushManifest(ctx, id) })
+				wg.Go(func() {
+					if id.err = r.pushManifest(ctx, id); id.err == nil {
+						id.err = r.pushReferrers(ctx, id)
+					}
+				})
 			}
 		}
 	}

@@ -61,6 +61,7 @@ type options struct {
 	progressTerminal     bool
 	progressLineInterval time.Duration
 	layerOpts            []layers.Option
+	noReferrers          bool // WithReferrers(false): no SBOM
 }
 
 func makeOptions(opts []Option) (*options, error) {

@@ -84,6 +84,10 @@ type Totals struct {
 	// tag; AlreadySigned the tags that had one by the key already.
 	Signatures    int `json:"signatures,omitempty"`
 	AlreadySigned int `json:"alreadySigned,omitempty"`
+	// Referrers counts referrers (SBOMs) written, one per image and
+	// repository; ReferrersUnchanged those already there.
+	Referrers          int `json:"referrers"`
+	ReferrersUnchanged int `json:"referrersUnchanged"`
 }
 
 // Count is a number of blobs and their bytes.
@@ -128,6 +132,9 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	if t.Signatures+t.AlreadySigned > 0 {
 		fmt.Fprintf(w, "signatures: %d written, %d tags already signed by the key\n", t.Signatures, t.AlreadySigned)
 	}
+	if t.Referrers+t.ReferrersUnchanged > 0 {
+		fmt.Fprintf(w, "referrers (SBOMs): %d written, %d unchanged\n", t.Referrers, t.ReferrersUnchanged)
+	}
 	for _, img := range r.Images {
 		fmt.Fprintf(w, "%s %s %s\n", img.Status, img.Digest, img.Source)
 		for _, p := range img.Platforms {
@@ -171,6 +178,10 @@ func (t *tally) count(what Outcome, size int64) {
 		t.totals.Signatures++
 	case SignatureUnchanged:
 		t.totals.AlreadySigned++
+	case ReferrerWritten:
+		t.totals.Referrers++
+	case ReferrerUnchanged:
+		t.totals.ReferrersUnchanged++
 	}
 }
 
@@ -195,6 +206,10 @@ const (
 	SignatureWritten
 	// SignatureUnchanged: a tag had a signature by the key already.
 	SignatureUnchanged
+	// ReferrerWritten: a referrer (an SBOM) was attached to a manifest;
+	// ReferrerUnchanged: the repository listed it already.
+	ReferrerWritten
+	ReferrerUnchanged
 )
 
 // Report returns the report of a copy that p showed: images, and the

@@ -21,5 +21,6 @@ func commands() []*cobra.Command {
 		newCmdWritePlan(),
 		newCmdInspect(),
 		newCmdGenerateSigstoreKey(),
+		newCmdSBOM(),
 	}
 }

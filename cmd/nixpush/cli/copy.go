@@ -35,13 +35,14 @@ oci:, oci-archive:, dir:, docker-archive:), like skopeo copy.
 
 From nix: to docker://, the image is pushed by the engine of nixpush push: the
 registry is asked for the manifest first (a re-push of an unchanged image
-makes two requests), then for each blob; layers go from /nix/store straight
+makes two requests, two more for its SBOM), then for each blob; layers go from /nix/store straight
 to the registry, hashed once as they stream, and only when the registry lacks
 them, with no local cache. --additional-tag and --mount-from are more
 destinations and mount sources of the same push. Layers and manifest are kept
 exactly as described. On a layer that no longer matches its description, no
 manifest is written and the error names the layer and the store paths that
-changed.
+changed. The image's SBOM, when its description has one, is attached to the
+pushed manifest as an OCI referrer (--no-sbom: not).
 
 An index description (buildIndex) is copied whole by default: every image's
 blobs (each unique blob once), each image's manifest by digest, then the

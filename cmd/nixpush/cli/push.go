@@ -38,7 +38,8 @@ image before it) and from --plan files, which nix/plan.nix writes:
 Each repository is first asked for each image's manifest (by tag, then by
 digest): where it is there, no blob is checked and only tags naming another
 manifest are written, so a re-run of an unchanged release makes two requests per
-tag. Otherwise each unique blob is checked once per repository and uploaded at
+tag (two more per repository for an image's SBOM, attached to its manifest as
+an OCI referrer unless --no-sbom). Otherwise each unique blob is checked once per repository and uploaded at
 most once per registry; other repositories of that registry get it by a cross-repository
 mount (POST ?mount=&from=), or by an upload if the registry refuses. A
 manifest is written only once all of its blobs are in place, then its tags.

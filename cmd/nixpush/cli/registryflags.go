@@ -22,6 +22,7 @@ type registryFlags struct {
 	retryDelay        time.Duration
 	timeout           time.Duration
 	parallel          int
+	noSBOM            bool
 }
 
 // add registers the flags; retryTimes is the command's default.
@@ -36,6 +37,7 @@ func (r *registryFlags) add(cmd *cobra.Command, retryTimes int) {
 	f.DurationVar(&r.timeout, "timeout", registry.DefaultTimeout, "retry a registry operation that makes no progress for this long (0: wait forever)")
 	f.IntVar(&r.parallel, "parallel", registry.DefaultParallel, "registry operations at once (blob checks, uploads, mounts, manifests)")
 	f.BoolVarP(&r.quiet, "quiet", "q", false, "print no progress and no summary")
+	f.BoolVar(&r.noSBOM, "no-sbom", false, "do not attach the image's SBOM to its manifest as an OCI referrer (it is attached only when a nix: image goes to a registry)")
 }
 
 // authFilePath is --authfile, else $REGISTRY_AUTH_FILE.
@@ -69,6 +71,7 @@ func (r *registryFlags) options(cmd *cobra.Command, interval time.Duration) []re
 		registry.WithTimeout(r.timeout),
 		registry.WithParallel(r.parallel),
 		registry.WithUserAgent("nixpush/" + userAgentVersion()),
+		registry.WithReferrers(!r.noSBOM),
 	}
 	if cmd.Flags().Changed("dest-tls-verify") {
 		opts = append(opts, registry.WithTLSVerify(r.tlsVerify))
