@@ -3,17 +3,18 @@ package layers
 import (
 	"fmt"
 	"io"
-	"strings"
+	"path"
 
 	"golang.org/x/sys/unix"
 )
 
-// ReadStoreFile reads the store path p, which must be a regular file of at
-// most max bytes (an SBOM a build wrote as one of its outputs). p is
-// checked to be exactly a store path, and opened beneath the store
-// directory without following a symlink: a store path that is a symlink,
-// a directory or anything else but a regular file is an error naming it.
-func ReadStoreFile(p string, max int64, opts ...Option) ([]byte, error) {
+// ReadStoreFile reads the store path p, which must be exactly a store path
+// (ValidateStorePath) that is a regular file of at most limit bytes: an
+// image description that an index description names, say. It is opened
+// beneath the store directory like every store path nixpush reads, without
+// following any symlink: a store path that is a symlink, a directory or a
+// device is an error naming it.
+func ReadStoreFile(p string, limit int64, opts ...Option) ([]byte, error) {
 	if err := ValidateStorePath(p); err != nil {
 		return nil, err
 	}
@@ -23,15 +24,8 @@ func ReadStoreFile(p string, max int64, opts ...Option) ([]byte, error) {
 		return nil, err
 	}
 	defer store.Close()
-	name := strings.TrimPrefix(p, StoreDir+"/")
-	// lstat first, and open without blocking: a FIFO or a device named by
-	// an untrusted description must be refused, not waited on.
-	if info, err := store.lstat(name); err != nil {
-		return nil, fmt.Errorf("store path %s: %w", p, err)
-	} else if !info.mode.IsRegular() {
-		return nil, fmt.Errorf("store path %s is %s, not a regular file", p, kind(info.mode))
-	}
-	f, err := store.open(name, unix.O_NONBLOCK)
+	// Non-blocking, so that a FIFO is refused instead of waited on.
+	f, err := store.open(path.Base(p), unix.O_NONBLOCK)
 	if err != nil {
 		return nil, fmt.Errorf("store path %s: %w", p, err)
 	}
@@ -42,17 +36,17 @@ func ReadStoreFile(p string, max int64, opts ...Option) ([]byte, error) {
 	}
 	info := infoOf(&st)
 	if !info.mode.IsRegular() {
-		return nil, fmt.Errorf("store path %s is %s now, not a regular file", p, kind(info.mode))
+		return nil, fmt.Errorf("store path %s: not a regular file (%s)", p, kind(info.mode))
 	}
-	if info.size > max {
-		return nil, fmt.Errorf("store path %s: %d bytes, more than the %d allowed", p, info.size, max)
+	if info.size > limit {
+		return nil, fmt.Errorf("store path %s: larger than %d bytes", p, limit)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("store path %s: %w", p, err)
+		return nil, fmt.Errorf("reading store path %s: %w", p, err)
 	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("store path %s: more than the %d bytes allowed", p, max)
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("store path %s: larger than %d bytes", p, limit)
 	}
 	return b, nil
 }
