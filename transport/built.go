@@ -82,7 +82,12 @@ func (b *Built) Name(bl Blob) string {
 	}
 	ls := b.Image.Layers
 	name := "(empty)"
-	if paths := ls[bl.Index].Paths; len(paths) > 0 {
+	if blob := ls[bl.Index].Blob; blob != nil {
+		name = "base " + blob.File
+		if blob.Repository != "" {
+			name = "base " + blob.Repository
+		}
+	} else if paths := ls[bl.Index].Paths; len(paths) > 0 {
 		name = strings.TrimPrefix(paths[0].Path, layers.StoreDir+"/")
 		if _, after, ok := strings.Cut(name, "-"); ok {
 			name = after
@@ -96,7 +101,8 @@ func (b *Built) Name(bl Blob) string {
 
 // Open returns the contents of the blob d and its size: the config from
 // memory, or a layer's blob streamed from the store: its tar, compressed
-// on the fly when the layer is compressed. A layer's blob is hashed as it
+// on the fly when the layer is compressed, or a blob layer's file as it
+// is (beneath its store path, following no symlink). A layer's blob is hashed as it
 // streams: if its bytes do not end with the described digest and size, its
 // last Read returns a *description.LayerError wrapping a
 // *layers.MismatchError (naming the store paths that changed) instead of
@@ -111,7 +117,10 @@ func (b *Built) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, int64
 		return nil, -1, fmt.Errorf("blob %s is not in the image", d)
 	}
 	l := &b.Image.Layers[i]
-	rc := layers.Open(ctx, l.Spec, l.Digest, l.Size, b.opts...)
+	rc, err := l.Open(ctx, b.opts...)
+	if err != nil {
+		return nil, -1, &description.LayerError{Index: i, Layer: l, Err: err}
+	}
 	return &layerReader{rc: rc, index: i, layer: l}, l.Size, nil
 }
 

@@ -51,6 +51,11 @@ type Image struct {
 	// Config is the runtime configuration (Entrypoint, Cmd, Env, …) with
 	// the OCI image config's field names.
 	Config ocispec.ImageConfig `json:"config"`
+	// BaseHistory, when set (version 3, "blob layers"), is the history of
+	// the base image the first layers come from (fromImage), as the base
+	// has it, empty_layer entries included: the config's history starts
+	// with it, and each layer after the base's gets its own entry.
+	BaseHistory []ocispec.History `json:"baseHistory,omitempty"`
 	// Layers are bottom first.
 	Layers []Layer `json:"layers"`
 }
@@ -58,6 +63,9 @@ type Image struct {
 // Layer is one layer of an image: what goes into it and what it hashes to.
 type Layer struct {
 	layers.Spec
+	// Blob, when set, makes this a blob layer (version 3): its bytes are a
+	// file in the store, kept as they are; it has no Spec.
+	Blob      *BlobRef      `json:"blob,omitempty"`
 	Digest    digest.Digest `json:"digest"`
 	Size      int64         `json:"size"`
 	DiffID    digest.Digest `json:"diffID"`

@@ -43,12 +43,19 @@ func (l *Layer) features() []feature {
 	if l.Compression != nil {
 		fs = append(fs, featCompression)
 	}
+	if l.Blob != nil {
+		fs = append(fs, featBlob)
+	}
 	return fs
 }
 
 // features lists what img uses beyond version 1, its layers' included.
 func (img *Image) features() []feature {
-	return layersFeatures(img.Layers)
+	fs := layersFeatures(img.Layers)
+	if img.BaseHistory != nil {
+		fs = append(fs, featBlob)
+	}
+	return fs
 }
 
 func layersFeatures(ls []Layer) []feature {
