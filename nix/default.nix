@@ -126,6 +126,7 @@ let
     , arch ? archOf system
     , os ? "linux"
     , compression ? "none"
+    , fromImage ? null
     }:
     let
       carrier = configCarrier config;
@@ -141,6 +142,7 @@ let
         maxLayers = checkMaxLayers maxLayers;
         inherit config copyToRoot layers perms created mtime arch os;
       } // (if tag == null then { } else { imageTag = tag; })
+        // (if fromImage == null then { } else { fromImage = toStore "base" fromImage; })
         // compressionAttrs compression);
     in
     # copyToRegistry, copyTo, copyToPodman, copyToDockerDaemon: nix/apps.nix.
@@ -153,5 +155,6 @@ let
 in
 {
   inherit buildLayer buildImage;
+  inherit (import ./pull.nix { inherit exe system archOf safeName; }) pullImage pullImageFromLock pullImageFromLockWith;
   plan = import ./plan.nix { inherit exe system; };
 }

@@ -67,7 +67,7 @@ func BuildLayerFile(ctx context.Context, a *Attrs, opts ...Option) (*description
 	if h.CreatedBy == "" {
 		h.CreatedBy = createdByLayer
 	}
-	ls, err := build(ctx, a, g, a.Deps, h, makeOptions(opts))
+	ls, err := build(ctx, a, g, a.Deps, h, nil, makeOptions(opts))
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +108,14 @@ func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 		}
 		deps = append(deps, g.References(a.ConfigRefs)...)
 	}
-	ls, err := build(ctx, a, g, deps, description.History{CreatedBy: createdByImage}, makeOptions(opts))
+	o := makeOptions(opts)
+	var from *base
+	if a.FromImage != "" {
+		if from, err = readBase(a.FromImage, o); err != nil {
+			return nil, err
+		}
+	}
+	ls, err := build(ctx, a, g, deps, description.History{CreatedBy: createdByImage}, from, o)
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +137,11 @@ func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 		}
 		img.Tag = *a.ImageTag
 	}
+	if from != nil {
+		if err := from.apply(img, a.Config); err != nil {
+			return nil, err
+		}
+	}
 	img.Version = img.NeededVersion()
 	if err := img.Validate(); err != nil {
 		return nil, fmt.Errorf("image %s: %w", a.ImageName, err)
@@ -138,7 +150,11 @@ func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 }
 
 // build splits the closure into layers and hashes the new ones.
-func build(ctx context.Context, a *Attrs, g *closure.Graph, deps []string, h description.History, o options) ([]description.Layer, error) {
+//
+// The layers of a base image (from, when not nil) come first, exactly as
+// the base has them; the store paths its Nix layers hold are left out of
+// the computed layers, as an explicit layer's are.
+func build(ctx context.Context, a *Attrs, g *closure.Graph, deps []string, h description.History, from *base, o options) ([]description.Layer, error) {
 	if err := checkPerms(a.Perms, g); err != nil {
 		return nil, err
 	}
@@ -147,6 +163,9 @@ func build(ctx context.Context, a *Attrs, g *closure.Graph, deps []string, h des
 		return nil, err
 	}
 	var explicit []description.Layer
+	if from != nil {
+		explicit = from.nixLayers()
+	}
 	for i, name := range a.Layers {
 		if err := layers.ValidateStorePath(name); err != nil {
 			return nil, fmt.Errorf("layers[%d]: %w", i, err)
@@ -173,7 +192,11 @@ func build(ctx context.Context, a *Attrs, g *closure.Graph, deps []string, h des
 	if err != nil {
 		return nil, err
 	}
-	return hashAll(ctx, plan, h, a.Compression, o)
+	ls, err := hashAll(ctx, plan, h, a.Compression, o)
+	if err != nil || from == nil {
+		return ls, err
+	}
+	return from.stack(ls)
 }
 
 // hashAll hashes the layers that need it, o.concurrency at a time, and

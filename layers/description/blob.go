@@ -103,3 +103,15 @@ func (img *Image) checkBaseHistory() error {
 	}
 	return nil
 }
+
+// Annotations of the manifest descriptor in the index.json of a layout
+// that pullImage wrote (nixpush fetch-image): where the image was pulled
+// from. fromImage reads the first for blob layers' Repository.
+const (
+	// AnnotationPulledName is the repository, fully qualified
+	// ("registry.example.com/base").
+	AnnotationPulledName = "io.nixpush.pull.name"
+	// AnnotationPulledDigest is the digest the image was pulled by: its
+	// manifest's, or the index's it was chosen from.
+	AnnotationPulledDigest = "io.nixpush.pull.digest"
+)

@@ -10,6 +10,7 @@ func commands() []*cobra.Command {
 		newCmdImage(),
 		newCmdWriteConfig(),
 		newCmdWriteApp(),
+		newCmdFetchImage(),
 		newCmdVerify(),
 		newCmdVersion(),
 		// push side (transport/)
@@ -17,5 +18,6 @@ func commands() []*cobra.Command {
 		newCmdPush(),
 		newCmdWritePlan(),
 		newCmdInspect(),
+		newCmdLock(),
 	}
 }
