@@ -231,7 +231,7 @@ func fetch(ctx context.Context, c reference.Canonical, dir string, o options) (*
 		}
 		d, err := list.ChooseInstance(sys)
 		if err != nil {
-			return nil, fmt.Errorf("index %s: %w for %s: %w", c.Digest(), ErrPlatform, o.platform(), err)
+			return nil, fmt.Errorf("index %s: %w %s: %w", c.Digest(), ErrPlatform, o.platform(), err)
 		}
 		if mb, mt, err = getManifest(ctx, src, &d, d); err != nil {
 			return nil, err
