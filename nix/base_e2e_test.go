@@ -138,6 +138,24 @@ func TestBaseImage(t *testing.T) {
 	checkPushed(t, b, n, dest, "--tls-verify=false")
 	runOnBase(t, dest)
 
+	// nixpush push (the plan engine) to another repository, and a copy to
+	// an OCI layout that umoci unpacks: the base's files and the Nix ones.
+	if _, err := e.run(t, nil, "push", "--dest-tls-verify=false", image, "docker://"+reg2.Host+"/pushed:v1"); err != nil {
+		t.Fatal(err)
+	}
+	checkPushed(t, b, n, reg2.Host+"/pushed:v1", "--tls-verify=false")
+	layout := filepath.Join(t.TempDir(), "oci")
+	if _, err := e.run(t, nil, "copy", "nix:"+image, "oci:"+layout+":v1"); err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	run(t, nil, testenv.Tool(t, "umoci"), "unpack", "--image", layout+":v1", bundle)
+	for _, f := range []string{"etc/base-marker", "bin/busybox", "etc/app-marker"} {
+		if _, err := os.Stat(filepath.Join(bundle, "rootfs", f)); err != nil {
+			t.Errorf("umoci unpack of the oci: copy: %v", err)
+		}
+	}
+
 	// A re-push from an empty HOME uploads nothing.
 	mark := reg2.Mark()
 	if _, err := e.run(t, []string{"HOME=" + t.TempDir()}, "copy", "--dest-tls-verify=false", "nix:"+image, "docker://"+dest); err != nil {
