@@ -121,6 +121,9 @@ func TestBaseImage(t *testing.T) {
 		t.Fatalf("image has %d layers; want the base's %d then Nix layers", len(img.Layers), n)
 	}
 	e.verify(t, image)
+	if out, err := e.run(t, nil, "inspect", "nix:"+image); err != nil || !strings.Contains(out, "base layer "+ocispec.MediaTypeImageLayerGzip+", as pulled from "+b.repo) {
+		t.Errorf("nixpush inspect: %v\n%s", err, out)
+	}
 
 	// Bit for bit the same on a rebuild.
 	for _, attr := range []string{"base", "image"} {
