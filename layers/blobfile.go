@@ -94,6 +94,21 @@ func OpenBlob(storePath, file string, want digest.Digest, size int64, opts ...Op
 	return &blobReader{f: f, name: name, want: want, size: size, h: newCounter(0)}, nil
 }
 
+// StreamBlob is OpenBlob without the hash, for a destination that checks
+// the digest itself (a registry refuses a blob whose bytes are not its
+// digest's): the file is read as it is, and the last Read returns a
+// *FileMismatchError instead of io.EOF only when its size differs (it
+// stops as soon as it runs past size). When the destination finds the
+// digest wrong, VerifyBlob names the file.
+func StreamBlob(storePath, file string, want digest.Digest, size int64, opts ...Option) (io.ReadCloser, error) {
+	rc, err := OpenBlob(storePath, file, want, size, opts...)
+	if err != nil {
+		return nil, err
+	}
+	rc.(*blobReader).h.Hash = nil
+	return rc, nil
+}
+
 // VerifyBlob re-hashes a blob file and compares it with want and size.
 func VerifyBlob(ctx context.Context, storePath, file string, want digest.Digest, size int64, opts ...Option) error {
 	rc, err := OpenBlob(storePath, file, want, size, opts...)
@@ -134,6 +149,12 @@ func (r *blobReader) Read(p []byte) (int, error) {
 		return 0, &FileMismatchError{File: r.name, Want: r.want, WantSize: r.size, GotSize: r.h.n}
 	}
 	if err == io.EOF {
+		if r.h.Hash == nil {
+			if r.h.n != r.size {
+				return n, &FileMismatchError{File: r.name, Want: r.want, WantSize: r.size, GotSize: r.h.n}
+			}
+			return n, err
+		}
 		got := digest.NewDigestFromBytes(digest.SHA256, r.h.Sum(nil))
 		if r.h.n != r.size || got != r.want {
 			return n, &FileMismatchError{File: r.name, Want: r.want, Got: got, WantSize: r.size, GotSize: r.h.n}

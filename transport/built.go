@@ -124,6 +124,40 @@ func (b *Built) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, int64
 	return &layerReader{rc: rc, index: i, layer: l}, l.Size, nil
 }
 
+// Stream is Open for a destination that checks each blob's digest itself
+// (a registry: the registry engine): a blob layer's file (a base image's
+// layer) is streamed as it is, checked for its size only, not hashed; the
+// config and layers of store paths are as Open gives them. When the
+// destination refuses the digest, Verify says whether the store is at
+// fault.
+func (b *Built) Stream(ctx context.Context, d digest.Digest) (io.ReadCloser, int64, error) {
+	i, ok := b.layers[d]
+	if !ok || d == b.ConfigDigest || b.Image.Layers[i].Blob == nil {
+		return b.Open(ctx, d)
+	}
+	l := &b.Image.Layers[i]
+	rc, err := l.Stream(ctx, b.opts...)
+	if err != nil {
+		return nil, -1, &description.LayerError{Index: i, Layer: l, Err: err}
+	}
+	return &layerReader{rc: rc, index: i, layer: l}, l.Size, nil
+}
+
+// Verify re-reads the layer d from the store and returns a
+// *description.LayerError when it does not match the description; nil for
+// the config and for a digest not in the image.
+func (b *Built) Verify(ctx context.Context, d digest.Digest) error {
+	i, ok := b.layers[d]
+	if !ok || d == b.ConfigDigest {
+		return nil
+	}
+	l := &b.Image.Layers[i]
+	if err := l.VerifyLayer(ctx, b.opts...); err != nil {
+		return &description.LayerError{Index: i, Layer: l, Err: err}
+	}
+	return nil
+}
+
 // layerReader names the layer in any error of the stream under it.
 type layerReader struct {
 	rc    io.ReadCloser

@@ -84,3 +84,22 @@ func (l *Layer) Open(ctx context.Context, opts ...layers.Option) (io.ReadCloser,
 	}
 	return layers.Open(ctx, l.Spec, l.Digest, l.Size, opts...), nil
 }
+
+// Stream is Open for a destination that checks the digest itself (a
+// registry): a blob layer's file is streamed as it is, checked for its
+// size only, so that pushing a base image's layers costs no more than
+// reading them (layers.StreamBlob; Verify names the file when the
+// registry refuses the digest). A layer of store paths is hashed as by
+// Open: its tar is made again, and a store path that changed must be
+// named.
+func (l *Layer) Stream(ctx context.Context, opts ...layers.Option) (io.ReadCloser, error) {
+	if l.Blob != nil {
+		return layers.StreamBlob(l.Blob.Path, l.Blob.File, l.Digest, l.Size, opts...)
+	}
+	return l.Open(ctx, opts...)
+}
+
+// VerifyLayer re-streams one layer and compares it with its description.
+func (l *Layer) VerifyLayer(ctx context.Context, opts ...layers.Option) error {
+	return l.verify(ctx, opts)
+}
