@@ -133,7 +133,7 @@ func TestFlakeOutputs(t *testing.T) {
 		for attr, want := range map[string]string{
 			"packages." + sys:                      `["default","example-layered","example-layered-zstd","example-minimal","nixpush"]`,
 			"apps." + sys:                          `["default","nixpush","push"]`,
-			"lib." + sys:                           `["buildImage","buildLayer","plan"]`,
+			"lib." + sys:                           `["buildImage","buildLayer","plan","pullImage","pullImageFromLock","pullImageFromLockWith"]`,
 			"devShells." + sys:                     `["default"]`,
 			"packages." + sys + ".example-layered": `["app","app","app","app"]`,
 		} {

@@ -13,7 +13,7 @@ buildGoModule {
   pname = "nixpush";
   inherit src version;
 
-  vendorHash = "sha256-eJhjU0oyk/7ma4es/EmnpMWOpgFtQ60+66qLZ9CQHpQ=";
+  vendorHash = "sha256-wBhOD9JlPwZnwH8s6twJJXtPJccN4Pd+BfKmO2Dc4oc=";
 
   subPackages = [ "cmd/nixpush" ];
   # containers/image without cgo: OpenPGP in Go instead of gpgme.
