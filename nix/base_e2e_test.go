@@ -47,6 +47,13 @@ rec {
       Labels."app.label" = "2";
     };
   };
+  # A nixpush image as base: its layers are reused exactly.
+  family = np.buildImage {
+    name = "family";
+    fromImage = image;
+    copyToRoot = [ appfiles ex.hello ];
+    config.Cmd = [ "--family" ];
+  };
 }
 `, filepath.Join(e.repo, "nix"), filepath.Join(e.repo, "nix", "examples"), pull, appName)
 	f := filepath.Join(t.TempDir(), "base.nix")
@@ -121,6 +128,27 @@ func TestBaseImage(t *testing.T) {
 		t.Fatalf("image has %d layers; want the base's %d then Nix layers", len(img.Layers), n)
 	}
 	e.verify(t, image)
+	// The description refers to the pulled layout: nix copy of the image
+	// brings the base's layers.
+	if refs, err := testenv.Nix(t, "nix-store", "-q", "--references", image); err != nil || !slices.Contains(strings.Fields(refs), pulled) {
+		t.Errorf("%s refers to %q (%v), not to the pulled base %s", image, refs, err, pulled)
+	}
+	family, err := e.build(t, file, "family")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fam := readImage(t, family)
+	if len(fam.Layers) != len(img.Layers)+1 {
+		t.Errorf("family has %d layers; want the base image's %d, then one of its own (its other paths are the base's)", len(fam.Layers), len(img.Layers))
+	}
+	for i := range min(len(img.Layers), len(fam.Layers)) {
+		if fam.Layers[i].Digest != img.Layers[i].Digest {
+			t.Errorf("family layers[%d] = %s, want the base image's %s", i, fam.Layers[i].Digest, img.Layers[i].Digest)
+		}
+	}
+	if c := fam.Config; len(c.Entrypoint) != 1 || !slices.Equal(c.Cmd, []string{"--family"}) || c.WorkingDir != "/srv" || len(fam.BaseHistory) != len(img.BaseHistory) {
+		t.Errorf("family config %+v: want the base image's Entrypoint and WorkingDir, its own Cmd", c)
+	}
 	if out, err := e.run(t, nil, "inspect", "nix:"+image); err != nil || !strings.Contains(out, "base layer "+ocispec.MediaTypeImageLayerGzip+", as pulled from "+b.repo) {
 		t.Errorf("nixpush inspect: %v\n%s", err, out)
 	}
