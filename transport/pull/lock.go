@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 )
@@ -61,7 +62,7 @@ func Resolve(ctx context.Context, ref string, opts ...Option) (reference.Canonic
 	if err != nil {
 		return nil, fmt.Errorf("resolving %s: %w", named, err)
 	}
-	c, err := reference.WithDigest(reference.TrimNamed(named), digestOf(mb))
+	c, err := reference.WithDigest(reference.TrimNamed(named), digest.FromBytes(mb))
 	if err != nil {
 		return nil, err
 	}

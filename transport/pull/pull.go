@@ -299,6 +299,11 @@ func getManifest(ctx context.Context, src types.ImageSource, instance *digest.Di
 	if got := want.Algorithm().FromBytes(mb); got != want {
 		return nil, "", fmt.Errorf("manifest %s: the registry served bytes that hash to %s", want, got)
 	}
+	switch mt {
+	case "", "application/json", "text/plain", "application/octet-stream":
+		// A registry that does not say: the manifest's own mediaType does.
+		mt = manifest.GuessMIMEType(mb)
+	}
 	return mb, manifest.NormalizedMIMEType(mt), nil
 }
 
@@ -462,8 +467,6 @@ func NARHash(dir string) (string, error) {
 	}
 	return "sha256-" + base64.StdEncoding.EncodeToString(h.Sum(nil)), nil
 }
-
-func digestOf(b []byte) digest.Digest { return digest.FromBytes(b) }
 
 // loopback says whether host (HOST or HOST:PORT) is a loopback address.
 func loopback(host string) bool {
