@@ -60,7 +60,9 @@
 // symlink is a symlink entry; a directory replaced by a symlink while a
 // layer is read is refused (ErrSymlink), never followed. Files are opened
 // before their header is written, and the header describes the open file.
-// NAR hashes (Changed) are computed the same way.
+// NAR hashes (Changed) are computed the same way, and so is a blob file
+// (OpenFile, OpenBlob: a base image's layer kept as a file beneath a
+// store path, one component at a time, a regular file only).
 //
 // # Streaming
 //

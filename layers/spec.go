@@ -22,13 +22,16 @@ const StoreDir = "/nix/store"
 
 // Spec says what goes into one layer. Its tar bytes, and so its digest,
 // depend only on the Spec and on the contents of the store paths it names.
+// Paths and MTime are left out of JSON when empty: a description's blob
+// layer (a file in the store, kept as it is) has neither; every other
+// layer has both, so its bytes are the same as before.
 type Spec struct {
 	// Paths are the store paths in the layer, in any order.
-	Paths []Path `json:"paths"`
+	Paths []Path `json:"paths,omitempty"`
 	// Perms override the normalised metadata of matching entries.
 	Perms []Perm `json:"perms,omitempty"`
 	// MTime is written on every entry.
-	MTime time.Time `json:"mtime"`
+	MTime time.Time `json:"mtime,omitzero"`
 	// Compression, when set, compresses the tar into the layer's blob;
 	// the blob is the tar itself without it.
 	Compression *Compression `json:"compression,omitempty"`

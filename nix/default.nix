@@ -182,6 +182,7 @@ let
     , nixUid ? 0
     , nixGid ? 0
     , sbom ? true
+    , fromImage ? null
     }:
     let
       carrier = configCarrier config;
@@ -229,6 +230,7 @@ let
         perms = carriedPerms copyToRoot' ++ perms;
         inherit config layers created mtime arch os;
       } // (if tag == null then { } else { imageTag = tag; })
+        // (if fromImage == null then { } else { fromImage = toStore "base" fromImage; })
         // compressionAttrs compression
         // contents
         // withDB
@@ -276,6 +278,7 @@ let
 in
 {
   inherit buildLayer buildImage buildIndex;
+  inherit (import ./pull.nix { inherit exe system archOf safeName; }) pullImage pullImageFromLock pullImageFromLockWith;
   plan = import ./plan.nix { inherit exe system; };
   users = import ./users.nix { inherit exe system; };
 }

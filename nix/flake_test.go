@@ -133,7 +133,7 @@ func TestFlakeOutputs(t *testing.T) {
 		for attr, want := range map[string]string{
 			"packages." + sys:                      `["default","example-index","example-layered","example-layered-zstd","example-minimal","nixpush"]`,
 			"apps." + sys:                          `["default","nixpush","push"]`,
-			"lib." + sys:                           `["buildImage","buildIndex","buildLayer","plan","users"]`,
+			"lib." + sys:                           `["buildImage","buildIndex","buildLayer","plan","pullImage","pullImageFromLock","pullImageFromLockWith","users"]`,
 			"devShells." + sys:                     `["default"]`,
 			"packages." + sys + ".example-layered": `["app","app","app","app"]`,
 		} {

@@ -13,7 +13,7 @@ buildGoModule {
   pname = "nixpush";
   inherit src version;
 
-  vendorHash = "sha256-s6oC12JKogfUiwHoOVNWfBTqvOj2RvYuFBdTayVVsdE=";
+  vendorHash = "sha256-R2o5HYVGziPjRPrQKrsWc284aO/cdfdudKKUuHXNV1E=";
 
   subPackages = [ "cmd/nixpush" ];
   # containers/image without cgo: OpenPGP in Go instead of gpgme.

@@ -82,7 +82,12 @@ func (b *Built) Name(bl Blob) string {
 	}
 	ls := b.Image.Layers
 	name := "(empty)"
-	if paths := ls[bl.Index].Paths; len(paths) > 0 {
+	if blob := ls[bl.Index].Blob; blob != nil {
+		name = "base " + blob.File
+		if blob.Repository != "" {
+			name = "base " + blob.Repository
+		}
+	} else if paths := ls[bl.Index].Paths; len(paths) > 0 {
 		name = strings.TrimPrefix(paths[0].Path, layers.StoreDir+"/")
 		if _, after, ok := strings.Cut(name, "-"); ok {
 			name = after
@@ -96,7 +101,8 @@ func (b *Built) Name(bl Blob) string {
 
 // Open returns the contents of the blob d and its size: the config from
 // memory, or a layer's blob streamed from the store: its tar, compressed
-// on the fly when the layer is compressed. A layer's blob is hashed as it
+// on the fly when the layer is compressed, or a blob layer's file as it
+// is (beneath its store path, following no symlink). A layer's blob is hashed as it
 // streams: if its bytes do not end with the described digest and size, its
 // last Read returns a *description.LayerError wrapping a
 // *layers.MismatchError (naming the store paths that changed) instead of
@@ -111,8 +117,45 @@ func (b *Built) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, int64
 		return nil, -1, fmt.Errorf("blob %s is not in the image", d)
 	}
 	l := &b.Image.Layers[i]
-	rc := layers.Open(ctx, l.Spec, l.Digest, l.Size, b.opts...)
+	rc, err := l.Open(ctx, b.opts...)
+	if err != nil {
+		return nil, -1, &description.LayerError{Index: i, Layer: l, Err: err}
+	}
 	return &layerReader{rc: rc, index: i, layer: l}, l.Size, nil
+}
+
+// Stream is Open for a destination that checks each blob's digest itself
+// (a registry: the registry engine): a blob layer's file (a base image's
+// layer) is streamed as it is, checked for its size only, not hashed; the
+// config and layers of store paths are as Open gives them. When the
+// destination refuses the digest, Verify says whether the store is at
+// fault.
+func (b *Built) Stream(ctx context.Context, d digest.Digest) (io.ReadCloser, int64, error) {
+	i, ok := b.layers[d]
+	if !ok || d == b.ConfigDigest || b.Image.Layers[i].Blob == nil {
+		return b.Open(ctx, d)
+	}
+	l := &b.Image.Layers[i]
+	rc, err := l.Stream(ctx, b.opts...)
+	if err != nil {
+		return nil, -1, &description.LayerError{Index: i, Layer: l, Err: err}
+	}
+	return &layerReader{rc: rc, index: i, layer: l}, l.Size, nil
+}
+
+// Verify re-reads the layer d from the store and returns a
+// *description.LayerError when it does not match the description; nil for
+// the config and for a digest not in the image.
+func (b *Built) Verify(ctx context.Context, d digest.Digest) error {
+	i, ok := b.layers[d]
+	if !ok || d == b.ConfigDigest {
+		return nil
+	}
+	l := &b.Image.Layers[i]
+	if err := l.VerifyLayer(ctx, b.opts...); err != nil {
+		return &description.LayerError{Index: i, Layer: l, Err: err}
+	}
+	return nil
 }
 
 // layerReader names the layer in any error of the stream under it.

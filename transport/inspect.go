@@ -57,7 +57,11 @@ type LayerInfo struct {
 	DiffID      digest.Digest       `json:"diffID"`
 	Compression *layers.Compression `json:"compression,omitempty"`
 	Paths       []string            `json:"paths"`
-	CreatedBy   string              `json:"createdBy,omitempty"`
+	// Blob is a blob layer's file ("/nix/store/…-base/blobs/sha256/…")
+	// and the repository it was pulled from, if known.
+	Blob           string `json:"blob,omitempty"`
+	BlobRepository string `json:"blobRepository,omitempty"`
+	CreatedBy      string `json:"createdBy,omitempty"`
 }
 
 // Inspect describes a built image.
@@ -75,6 +79,9 @@ func Inspect(built *Built) *Info {
 	}
 	for _, l := range img.Layers {
 		li := LayerInfo{Digest: l.Digest, Size: l.Size, MediaType: l.MediaType, DiffID: l.DiffID, Compression: l.Compression, CreatedBy: l.History.CreatedBy}
+		if b := l.Blob; b != nil {
+			li.Blob, li.BlobRepository = b.Path+"/"+b.File, b.Repository
+		}
 		for _, p := range l.Paths {
 			s := p.Path
 			if p.Rewrite != "" {
@@ -142,6 +149,13 @@ func (info *Info) WriteText(w io.Writer) error {
 			fmt.Fprintf(w, "  %s level %d\n       tar %s", c.Algorithm, level(c), l.DiffID)
 		}
 		fmt.Fprintln(w)
+		if l.Blob != "" {
+			fmt.Fprintf(w, "       base layer %s, as pulled", l.MediaType)
+			if l.BlobRepository != "" {
+				fmt.Fprintf(w, " from %s", l.BlobRepository)
+			}
+			fmt.Fprintf(w, "\n       %s\n", l.Blob)
+		}
 		for _, p := range l.Paths {
 			fmt.Fprintf(w, "       %s\n", p)
 		}

@@ -66,8 +66,10 @@ type Registry struct {
 	// signed by the CA in CertDir/ca.crt.
 	TLS     bool
 	CertDir string
-	// User and Password are the only htpasswd account, when set.
+	// User and Password are the only htpasswd account, when set (or the
+	// token server's, WithTokenAuth).
 	User, Password string
+	token          bool // bearer tokens from an in-process token server
 
 	dir       string
 	referrers bool // WithReferrersAPI

@@ -56,7 +56,9 @@ http: {addr: %q, secret: %q`, filepath.Join(r.dir, "data"), r.Host, hex.EncodeTo
 		cfg += fmt.Sprintf(", tls: {certificate: %q, key: %q}", cert, key)
 	}
 	cfg += "}\n"
-	if r.User != "" {
+	if r.token {
+		cfg += r.startTokenServer(t)
+	} else if r.User != "" {
 		hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.MinCost)
 		if err != nil {
 			t.Fatalf("htpasswd: %v", err)

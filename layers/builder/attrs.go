@@ -61,6 +61,9 @@ type Attrs struct {
 	// ConfigRefs is the store path of the carrier derivation whose
 	// references are the store paths Config names (buildImage).
 	ConfigRefs string `json:"configRefs"`
+	// FromImage is the store path of the base image (buildImage): a
+	// pullImage output or a nixpush image description.
+	FromImage string `json:"fromImage"`
 	// Created is the image's creation time (RFC 3339).
 	Created      string `json:"created"`
 	Architecture string `json:"arch"`

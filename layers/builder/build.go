@@ -72,7 +72,7 @@ func BuildLayerFile(ctx context.Context, a *Attrs, opts ...Option) (*description
 	if err != nil {
 		return nil, err
 	}
-	plan, err := planLayers(a, g, a.Deps, o)
+	plan, err := planLayers(a, g, a.Deps, nil, o)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,13 @@ func buildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 		return nil, nil, err
 	}
 	o := makeOptions(opts)
-	plan, err := imagePlan(a, g, o)
+	var from *base
+	if a.FromImage != "" {
+		if from, err = readBase(a.FromImage, o); err != nil {
+			return nil, nil, err
+		}
+	}
+	plan, err := imagePlan(a, g, from, o)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -124,6 +130,11 @@ func buildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 	ls, err := hashAll(ctx, plan, description.History{CreatedBy: createdByImage}, a.Compression, o)
 	if err != nil {
 		return nil, nil, err
+	}
+	if from != nil {
+		if ls, err = from.stack(ls); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := checkConfigRefs(a.Config, ls); err != nil {
 		if a.IncludeStorePaths != nil && !*a.IncludeStorePaths {
@@ -147,6 +158,11 @@ func buildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 		}
 		img.Tag = *a.ImageTag
 	}
+	if from != nil {
+		if err := from.apply(img, a.Config); err != nil {
+			return nil, nil, err
+		}
+	}
 	img.Version = img.NeededVersion()
 	if err := img.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("image %s: %w", a.ImageName, err)
@@ -155,7 +171,12 @@ func buildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 }
 
 // planLayers splits the closure into layers, hashing nothing.
-func planLayers(a *Attrs, g *closure.Graph, deps []string, o options) ([]layering.Layer, error) {
+//
+// The Nix layers of a base image (from, when not nil) count as explicit
+// layers: the store paths they hold are left out of the computed layers.
+// The base's layers themselves are stacked below by base.stack once the
+// layers are hashed.
+func planLayers(a *Attrs, g *closure.Graph, deps []string, from *base, o options) ([]layering.Layer, error) {
 	if err := checkPerms(a.Perms, g); err != nil {
 		return nil, err
 	}
@@ -164,6 +185,9 @@ func planLayers(a *Attrs, g *closure.Graph, deps []string, o options) ([]layerin
 		return nil, err
 	}
 	var explicit []description.Layer
+	if from != nil {
+		explicit = from.nixLayers()
+	}
 	for i, name := range a.Layers {
 		if err := layers.ValidateStorePath(name); err != nil {
 			return nil, fmt.Errorf("layers[%d]: %w", i, err)

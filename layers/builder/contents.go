@@ -18,7 +18,7 @@ import (
 // imagePlan is the layering of a buildImage call, before hashing.
 // BuildImage and the Nix database builder share it, so that the database
 // registers exactly the store paths of the image.
-func imagePlan(a *Attrs, g *closure.Graph, o options) ([]layering.Layer, error) {
+func imagePlan(a *Attrs, g *closure.Graph, from *base, o options) ([]layering.Layer, error) {
 	deps := append([]string(nil), a.Deps...)
 	var configRefs []string
 	if a.ConfigRefs != "" {
@@ -35,7 +35,7 @@ func imagePlan(a *Attrs, g *closure.Graph, o options) ([]layering.Layer, error) 
 	if err != nil {
 		return nil, err
 	}
-	return planLayers(a, g, deps, o)
+	return planLayers(a, g, deps, from, o)
 }
 
 // ignoring returns g without the store paths of a.Ignore and without
@@ -213,7 +213,7 @@ func BuildNixDB(a *Attrs, opts ...Option) ([]nixdb.Path, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan, err := imagePlan(a, g, makeOptions(opts))
+	plan, err := imagePlan(a, g, nil, makeOptions(opts))
 	if err != nil {
 		return nil, err
 	}

@@ -74,7 +74,7 @@ func TestCheckNixDatabase(t *testing.T) {
 			b.CopyToRoot = append(append([]string(nil), a.CopyToRoot...), nixDB)
 			b.NixDatabase = nixDB
 			b.Ignore = []string{extra}
-			plan, err := imagePlan(&b, gdb, makeOptions(nil))
+			plan, err := imagePlan(&b, gdb, nil, makeOptions(nil))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -33,10 +33,17 @@ func (img *Image) OCIConfig() ocispec.Image {
 		Config: img.Config,
 		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: make([]digest.Digest, len(img.Layers))},
 	}
+	// The base's history as it has it (fromImage), then one entry per
+	// layer after the base's.
+	c.History = append(c.History, img.BaseHistory...)
+	base := img.baseLayers()
 	for i, l := range img.Layers {
 		// The diff ID is the uncompressed tar's digest: the layer digest
 		// itself unless the layer is compressed.
 		c.RootFS.DiffIDs[i] = l.DiffID
+		if i < base {
+			continue
+		}
 		c.History = append(c.History, ocispec.History{
 			Created:   &created,
 			CreatedBy: l.History.CreatedBy,

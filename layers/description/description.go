@@ -55,6 +55,11 @@ type Image struct {
 	// org.opencontainers.image.created defaults to Created (Manifest).
 	// Labels stay in Config.
 	Annotations map[string]string `json:"annotations,omitempty"`
+	// BaseHistory, when set (version 3, "blob layers"), is the history of
+	// the base image the first layers come from (fromImage), as the base
+	// has it, empty_layer entries included: the config's history starts
+	// with it, and each layer after the base's gets its own entry.
+	BaseHistory []ocispec.History `json:"baseHistory,omitempty"`
 	// Layers are bottom first.
 	Layers []Layer `json:"layers"`
 	// SBOM is the image's SPDX document (version 3, "sbom"), pushed as a
@@ -65,6 +70,9 @@ type Image struct {
 // Layer is one layer of an image: what goes into it and what it hashes to.
 type Layer struct {
 	layers.Spec
+	// Blob, when set, makes this a blob layer (version 3): its bytes are a
+	// file in the store, kept as they are; it has no Spec.
+	Blob      *BlobRef      `json:"blob,omitempty"`
 	Digest    digest.Digest `json:"digest"`
 	Size      int64         `json:"size"`
 	DiffID    digest.Digest `json:"diffID"`

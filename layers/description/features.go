@@ -46,6 +46,9 @@ func (l *Layer) features() []feature {
 	if l.Compression != nil {
 		fs = append(fs, featCompression)
 	}
+	if l.Blob != nil {
+		fs = append(fs, featBlob)
+	}
 	return fs
 }
 
@@ -57,6 +60,9 @@ func (img *Image) features() []feature {
 	}
 	if img.SBOM != nil {
 		fs = append(fs, featSBOM)
+	}
+	if img.BaseHistory != nil {
+		fs = append(fs, featBlob)
 	}
 	return fs
 }

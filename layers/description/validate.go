@@ -122,6 +122,9 @@ func (img *Image) Validate() error {
 			return fmt.Errorf("sbom.%w", err)
 		}
 	}
+	if err := img.checkBaseHistory(); err != nil {
+		return err
+	}
 	return img.checkConfigSize()
 }
 
@@ -134,11 +137,14 @@ func (l *Layer) Validate() error {
 	if err := checkDigest("diffID", l.DiffID); err != nil {
 		return err
 	}
-	if l.Compression == nil && l.DiffID != l.Digest {
-		return fmt.Errorf("diffID: %s differs from digest %s, but the layer is uncompressed", l.DiffID, l.Digest)
-	}
 	if l.Size <= 0 {
 		return fmt.Errorf("size: missing or not positive")
+	}
+	if l.Blob != nil {
+		return l.validateBlob()
+	}
+	if l.Compression == nil && l.DiffID != l.Digest {
+		return fmt.Errorf("diffID: %s differs from digest %s, but the layer is uncompressed", l.DiffID, l.Digest)
 	}
 	if l.Compression != nil {
 		if err := l.Compression.Validate(); err != nil {

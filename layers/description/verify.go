@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"sync"
 
@@ -49,7 +50,7 @@ func (img *Image) Verify(ctx context.Context, done func(i int, err error), opts 
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			err := layers.Verify(ctx, l.Spec, l.Digest, l.Size, opts...)
+			err := l.verify(ctx, opts)
 			if err != nil {
 				errs[i] = &LayerError{Index: i, Layer: l, Err: err}
 			}
@@ -62,4 +63,43 @@ func (img *Image) Verify(ctx context.Context, done func(i int, err error), opts 
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// verify re-streams one layer: its tar from the store paths, or its blob
+// file.
+func (l *Layer) verify(ctx context.Context, opts []layers.Option) error {
+	if l.Blob != nil {
+		return layers.VerifyBlob(ctx, l.Blob.Path, l.Blob.File, l.Digest, l.Size, opts...)
+	}
+	return layers.Verify(ctx, l.Spec, l.Digest, l.Size, opts...)
+}
+
+// Open streams the layer's blob, hashing it as it goes (layers.Open, or
+// layers.OpenBlob for a blob layer): its last Read returns a
+// *layers.MismatchError or *layers.FileMismatchError instead of io.EOF
+// when the bytes differ from the description.
+func (l *Layer) Open(ctx context.Context, opts ...layers.Option) (io.ReadCloser, error) {
+	if l.Blob != nil {
+		return layers.OpenBlob(l.Blob.Path, l.Blob.File, l.Digest, l.Size, opts...)
+	}
+	return layers.Open(ctx, l.Spec, l.Digest, l.Size, opts...), nil
+}
+
+// Stream is Open for a destination that checks the digest itself (a
+// registry): a blob layer's file is streamed as it is, checked for its
+// size only, so that pushing a base image's layers costs no more than
+// reading them (layers.StreamBlob; Verify names the file when the
+// registry refuses the digest). A layer of store paths is hashed as by
+// Open: its tar is made again, and a store path that changed must be
+// named.
+func (l *Layer) Stream(ctx context.Context, opts ...layers.Option) (io.ReadCloser, error) {
+	if l.Blob != nil {
+		return layers.StreamBlob(l.Blob.Path, l.Blob.File, l.Digest, l.Size, opts...)
+	}
+	return l.Open(ctx, opts...)
+}
+
+// VerifyLayer re-streams one layer and compares it with its description.
+func (l *Layer) VerifyLayer(ctx context.Context, opts ...layers.Option) error {
+	return l.verify(ctx, opts)
 }

@@ -11,7 +11,11 @@
 // goes. Other repositories of the same registry that need it are checked
 // and get it by a cross-repository mount from the home (POST
 // ?mount=&from=), or from a repository the image names (Image.MountFrom),
-// falling back to an upload when the registry refuses the mount. An image's
+// falling back to an upload when the registry refuses the mount. A base
+// image's layer (a blob layer, description.BlobRef) is also mounted from
+// the repository it was pulled from when that is on the same registry, and
+// is streamed from its file unhashed: the registry checks its digest, and
+// only a refused one makes nixpush re-hash the file to name it. An image's
 // manifest is written to a repository only when all of its blobs are in
 // place there; its tags follow.
 //

@@ -305,7 +305,9 @@ func (r *run) upload(ctx context.Context, b *blob, rp *repo) (sent bool, size in
 // PutBlob is given the digest, so it asks rp for the blob (HEAD) before
 // opening an upload session, and does not hash the stream: the stream's
 // own check is the one sha256 pass, and it fails the upload on a mismatch
-// before the registry commits the blob. The stream is opened on its first
+// before the registry commits the blob. A base image's layer (a blob
+// layer) is not hashed at all: the registry refuses a digest its bytes do
+// not have, and then the file is re-hashed to name it. The stream is opened on its first
 // read, so a blob rp already has is never read from the store.
 func (r *run) uploadFrom(ctx context.Context, s blobSource, rp *repo) (sent bool, size int64, err error) {
 	err = r.retry.Do(ctx, "uploading "+s.label+" to "+rp.named.Name(), func(ctx context.Context, touch func()) error {
@@ -315,7 +317,7 @@ func (r *run) uploadFrom(ctx context.Context, s blobSource, rp *repo) (sent bool
 		defer r.release()
 		touch()
 		stream := &lazyBlob{open: func() (io.ReadCloser, error) {
-			rc, _, err := s.img.built.Open(ctx, s.info.Digest)
+			rc, _, err := s.img.built.Stream(ctx, s.info.Digest)
 			if err != nil {
 				return nil, fmt.Errorf("image %s: %w", s.img.source, err)
 			}
@@ -335,6 +337,13 @@ func (r *run) uploadFrom(ctx context.Context, s blobSource, rp *repo) (sent bool
 			return err
 		})
 	})
+	if errors.Is(err, ErrDigestMismatch) {
+		// A base image's layer is streamed unhashed (Built.Stream): the
+		// registry's refusal is the check; the store names the file.
+		if verr := s.img.built.Verify(ctx, s.info.Digest); verr != nil {
+			err = fmt.Errorf("%w: %w", verr, err)
+		}
+	}
 	return sent, size, err
 }
 

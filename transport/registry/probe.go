@@ -112,6 +112,7 @@ func (r *run) layout() {
 				if last := len(b.srcs) - 1; last < 0 || b.srcs[last].img != img {
 					b.srcs = append(b.srcs, blobSource{img: img, info: bi, label: img.labels[bi.Digest]})
 					b.mountFrom = appendRepos(b.mountFrom, img.mountFrom[id.repo.registry]...)
+					b.mountFrom = appendRepos(b.mountFrom, img.baseRepos(bi.Digest, id.repo.registry)...)
 				}
 				fk := futureKey{bi.Digest, id.repo.named.Name()}
 				if r.futures[fk] == nil {

@@ -13,6 +13,7 @@ func commands() []*cobra.Command {
 		newCmdNixDB(),
 		newCmdUsers(),
 		newCmdWriteApp(),
+		newCmdFetchImage(),
 		newCmdVerify(),
 		newCmdVersion(),
 		// push side (transport/)
@@ -22,5 +23,6 @@ func commands() []*cobra.Command {
 		newCmdInspect(),
 		newCmdGenerateSigstoreKey(),
 		newCmdSBOM(),
+		newCmdLock(),
 	}
 }

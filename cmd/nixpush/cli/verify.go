@@ -61,7 +61,10 @@ image from source with Nix, then verify it against what is deployed.`,
 			}
 			err = img.Verify(cmd.Context(), func(i int, err error) {
 				l := img.Layers[i]
-				if err == nil {
+				switch {
+				case err == nil && l.Blob != nil:
+					fmt.Fprintf(out, "layer %d %s ok (%d bytes, blob %s/%s)\n", i, l.Digest, l.Size, l.Blob.Path, l.Blob.File)
+				case err == nil:
 					fmt.Fprintf(out, "layer %d %s ok (%d bytes, %d store paths)\n", i, l.Digest, l.Size, len(l.Paths))
 				}
 			})

@@ -1,0 +1,46 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// PodmanEnv is the environment of a podman that runs containers on this
+// machine (runc, cgroupfs, no journald), with its own empty store (vfs),
+// HOME, and temporary directory and locks (shared with no other podman).
+// The directory has a short name: conmon's sockets live below it, and a
+// Unix socket's path has at most 107 bytes.
+func PodmanEnv(t testing.TB) []string {
+	t.Helper()
+	tmp, err := os.MkdirTemp("", "pod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	conf := filepath.Join(tmp, "containers.conf")
+	storage := filepath.Join(tmp, "storage.conf")
+	files := map[string]string{
+		conf: fmt.Sprintf(`[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+tmp_dir = %q
+lock_type = "file"
+`, filepath.Join(tmp, "libpod")),
+		storage: fmt.Sprintf(`[storage]
+driver = "vfs"
+graphroot = %q
+runroot = %q
+`, filepath.Join(tmp, "graph"), filepath.Join(tmp, "run")),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return []string{"CONTAINERS_CONF=" + conf, "CONTAINERS_STORAGE_CONF=" + storage, "HOME=" + tmp}
+}
