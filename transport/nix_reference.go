@@ -64,6 +64,12 @@ func NewReferenceFromBuilt(name string, built *Built) *Reference {
 	return &Reference{path: name, built: built}
 }
 
+// NewReferenceFromBuiltIndex makes a reference for an index already
+// built; name is what StringWithinTransport reports.
+func NewReferenceFromBuiltIndex(name string, bi *BuiltIndex) *Reference {
+	return &Reference{path: name, index: bi}
+}
+
 func newReference(name string, img *description.Image, opts []layers.Option) (*Reference, error) {
 	built, err := Build(img, opts...)
 	if err != nil {

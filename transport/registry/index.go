@@ -65,6 +65,8 @@ type indexDest struct {
 	current  []digest.Digest
 	present  bool
 	err      error
+	// signed are the tags signed by the run's key (WithSigner).
+	signed []string
 }
 
 // planIndex adds the index in to the run: its images as children, and its
@@ -256,6 +258,15 @@ func (r *run) pushIndex(ctx context.Context, xd *indexDest) error {
 		r.tally.count(ManifestWritten, 0)
 		r.progress.Note("pushed %s@%s (index of %d)", tagged, x.built.Digest, len(x.children))
 	}
+	if r.o.signer != nil {
+		src := transport.NewReferenceFromBuiltIndex(x.source, x.built)
+		for _, tagged := range xd.tags {
+			if err := r.signAs(ctx, src, x.built.Digest, tagged); err != nil {
+				return err
+			}
+			xd.signed = append(xd.signed, tagged.String())
+		}
+	}
 	return nil
 }
 
@@ -322,7 +333,8 @@ func (r *run) reportIndexes(ctx context.Context, rep *Report, first error) error
 				}
 			}
 			for _, t := range xd.tags {
-				ir.Destinations = append(ir.Destinations, DestinationReport{Reference: t.String(), Status: status, Error: msg})
+				ir.Destinations = append(ir.Destinations, DestinationReport{Reference: t.String(), Status: status, Error: msg,
+					Signed: slices.Contains(xd.signed, t.String())})
 			}
 		}
 		rep.Totals.Images++

@@ -221,7 +221,7 @@ func mustExactReference(tagged reference.NamedTagged) signature.PolicyReferenceM
 // each blob (HEAD; all are present, none is read from the store), writes
 // the same manifest again and then the signature attachment. Each blob it
 // is done with calls touch (the run's stall timer).
-func (s *Signer) sign(ctx context.Context, sys *types.SystemContext, source string, built *transport.Built, tagged reference.NamedTagged, touch func()) error {
+func (s *Signer) sign(ctx context.Context, sys *types.SystemContext, src *transport.Reference, want digest.Digest, tagged reference.NamedTagged, touch func()) error {
 	dest, err := docker.NewReference(tagged)
 	if err != nil {
 		return err
@@ -243,10 +243,17 @@ func (s *Signer) sign(ctx context.Context, sys *types.SystemContext, source stri
 			touch()
 		}
 	}()
-	man, err := copy.Image(ctx, accept, dest, transport.NewReferenceFromBuilt(source, built), &copy.Options{
-		Signers:         []*signer.Signer{s.signer},
-		PreserveDigests: true,
-		DestinationCtx:  &destSys,
+	selection := copy.CopySystemImage
+	if src.Index() != nil {
+		// Every manifest of the index is in place: each is signed with
+		// the tag's identity, then the index (skopeo copy --all).
+		selection = copy.CopyAllImages
+	}
+	man, err := copy.Image(ctx, accept, dest, src, &copy.Options{
+		Signers:            []*signer.Signer{s.signer},
+		ImageListSelection: selection,
+		PreserveDigests:    true,
+		DestinationCtx:     &destSys,
 		// One operation of the run's pool: the blob checks go one by
 		// one.
 		MaxParallelDownloads: 1,
@@ -258,19 +265,32 @@ func (s *Signer) sign(ctx context.Context, sys *types.SystemContext, source stri
 	if err != nil {
 		return fmt.Errorf("signing %s: %w", tagged, err)
 	}
-	if d, err := manifest.Digest(man); err != nil || d != built.ManifestDigest {
-		return fmt.Errorf("signing %s: containers/image wrote manifest %s, not %s", tagged, d, built.ManifestDigest)
+	if d, err := manifest.Digest(man); err != nil || d != want {
+		return fmt.Errorf("signing %s: containers/image wrote manifest %s, not %s", tagged, d, want)
 	}
 	return nil
 }
 
 // signTag signs id's image as tagged unless it already has a signature
-// by the run's key with that identity, retrying transient failures, and
-// counts what it did.
+// by the run's key with that identity (signAs).
 func (r *run) signTag(ctx context.Context, id *imageDest, tagged reference.NamedTagged) error {
+	src := transport.NewReferenceFromBuilt(id.img.source, id.img.built)
+	if err := r.signAs(ctx, src, id.img.built.ManifestDigest, tagged); err != nil {
+		return err
+	}
+	if id.signed == nil {
+		id.signed = map[string]bool{}
+	}
+	id.signed[tagged.String()] = true
+	return nil
+}
+
+// signAs signs src, whose manifest (or index) want tagged names, unless
+// it already has a signature by the run's key with identity tagged,
+// retrying transient failures, and counts what it did.
+func (r *run) signAs(ctx context.Context, src *transport.Reference, want digest.Digest, tagged reference.NamedTagged) error {
 	s := r.o.signer
 	sys := r.sysFor(tagged)
-	want := id.img.built.ManifestDigest
 	var already bool
 	err := r.retry.Do(ctx, "signing "+tagged.String(), func(ctx context.Context, touch func()) error {
 		if err := r.acquire(ctx); err != nil {
@@ -282,17 +302,13 @@ func (r *run) signTag(ctx context.Context, id *imageDest, tagged reference.Named
 		if already, err = s.signed(ctx, sys, tagged, want); err != nil || already {
 			return err
 		}
-		return s.sign(ctx, sys, id.img.source, id.img.built, tagged, touch)
+		return s.sign(ctx, sys, src, want, tagged, touch)
 	})
 	if err != nil {
 		err = fmt.Errorf("manifest %s as %s written, but not signed: %w", want, tagged, err)
 		r.fail(err)
 		return err
 	}
-	if id.signed == nil {
-		id.signed = map[string]bool{}
-	}
-	id.signed[tagged.String()] = true
 	if already {
 		r.tally.count(SignatureUnchanged, 0)
 		r.progress.Note("already signed %s@%s", tagged, want)
