@@ -13,7 +13,7 @@ buildGoModule {
   pname = "nixpush";
   inherit src version;
 
-  vendorHash = "sha256-R2o5HYVGziPjRPrQKrsWc284aO/cdfdudKKUuHXNV1E=";
+  vendorHash = "sha256-IZum5MNyQiaOGVorOOC13+zKr2+lT6HKI36kWbPVDmU=";
 
   subPackages = [ "cmd/nixpush" ];
   # containers/image without cgo: OpenPGP in Go instead of gpgme.
