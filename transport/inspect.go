@@ -102,20 +102,13 @@ func Inspect(built *Built) *Info {
 }
 
 // WriteJSON writes info as indented JSON.
-func (info *Info) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(info)
-}
+func (info *Info) WriteJSON(w io.Writer) error { return writeJSON(w, info) }
 
 // WriteText writes info for people: a summary, the layers with their
 // store paths, and the runtime config.
 func (info *Info) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	name := info.Name
-	if info.Tag != "" {
-		name += ":" + info.Tag
-	}
+	name := nameTag(info.Name, info.Tag)
 	platform := info.OS + "/" + info.Architecture
 	if info.Variant != "" {
 		platform += "/" + info.Variant
@@ -190,4 +183,19 @@ func level(c *layers.Compression) int {
 	default:
 		return layers.DefaultZstdLevel
 	}
+}
+
+// writeJSON writes v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// nameTag is "name:tag", or name alone without a tag.
+func nameTag(name, tag string) string {
+	if tag == "" {
+		return name
+	}
+	return name + ":" + tag
 }

@@ -47,20 +47,13 @@ func InspectIndex(bi *BuiltIndex) *IndexInfo {
 }
 
 // WriteJSON writes info as indented JSON.
-func (info *IndexInfo) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(info)
-}
+func (info *IndexInfo) WriteJSON(w io.Writer) error { return writeJSON(w, info) }
 
 // WriteText writes info for people: the index digest and annotations, then
 // each platform with its manifest digest, size and description.
 func (info *IndexInfo) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	name := info.Name
-	if info.Tag != "" {
-		name += ":" + info.Tag
-	}
+	name := nameTag(info.Name, info.Tag)
 	fmt.Fprintf(tw, "Name:\t%s\n", name)
 	fmt.Fprintf(tw, "Index digest:\t%s\n", info.IndexDigest)
 	fmt.Fprintf(tw, "Platforms:\t%d\n", len(info.Manifests))

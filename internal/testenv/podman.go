@@ -11,7 +11,9 @@ import (
 // machine (runc, cgroupfs, no journald), with its own empty store (vfs),
 // HOME, and temporary directory and locks (shared with no other podman).
 // The directory has a short name: conmon's sockets live below it, and a
-// Unix socket's path has at most 107 bytes.
+// Unix socket's path has at most 107 bytes. Below a subtest's t.TempDir(),
+// conmon dies without recording the container's exit, and podman waits 20
+// seconds before giving up on it.
 func PodmanEnv(t testing.TB) []string {
 	t.Helper()
 	tmp, err := os.MkdirTemp("", "pod")

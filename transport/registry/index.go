@@ -83,19 +83,7 @@ func (r *run) planIndex(in Image, tagOwner map[string]string) error {
 		return fmt.Errorf("index %s: no destinations", in.Source)
 	}
 	byRepo := map[string]*indexDest{}
-	for _, d := range in.Destinations {
-		tagged, err := ParseDestination(d)
-		if err != nil {
-			return fmt.Errorf("index %s: %w", in.Source, err)
-		}
-		full := tagged.String()
-		if owner, ok := tagOwner[full]; ok && owner != in.Source {
-			return fmt.Errorf("destination %s is given to two images: %s and %s", full, owner, in.Source)
-		} else if ok {
-			continue
-		}
-		tagOwner[full] = in.Source
-		rp := r.repo(tagged)
+	err := r.destinations("index", in, tagOwner, func(rp *repo, tagged reference.NamedTagged) {
 		xd := byRepo[rp.named.Name()]
 		if xd == nil {
 			xd = &indexDest{idx: x, repo: rp}
@@ -103,6 +91,9 @@ func (r *run) planIndex(in Image, tagOwner map[string]string) error {
 			x.dests = append(x.dests, xd)
 		}
 		xd.tags = append(xd.tags, tagged)
+	})
+	if err != nil {
+		return err
 	}
 	for i, built := range bi.Images {
 		img := r.ix.children[built.ManifestDigest]

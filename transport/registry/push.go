@@ -241,19 +241,7 @@ func (r *run) plan(images []Image) error {
 			return fmt.Errorf("image %s: no destinations", in.Source)
 		}
 		byRepo := map[string]*imageDest{}
-		for _, d := range in.Destinations {
-			tagged, err := ParseDestination(d)
-			if err != nil {
-				return fmt.Errorf("image %s: %w", in.Source, err)
-			}
-			full := tagged.String()
-			if owner, ok := tagOwner[full]; ok && owner != in.Source {
-				return fmt.Errorf("destination %s is given to two images: %s and %s", full, owner, in.Source)
-			} else if ok {
-				continue
-			}
-			tagOwner[full] = in.Source
-			rp := r.repo(tagged)
+		err := r.destinations("image", in, tagOwner, func(rp *repo, tagged reference.NamedTagged) {
 			id := byRepo[rp.named.Name()]
 			if id == nil {
 				id = &imageDest{img: img, repo: rp}
@@ -261,7 +249,10 @@ func (r *run) plan(images []Image) error {
 				img.dests = append(img.dests, id)
 			}
 			id.tags = append(id.tags, tagged)
-			img.report.Destinations = append(img.report.Destinations, DestinationReport{Reference: full, Status: StatusPushed})
+			img.report.Destinations = append(img.report.Destinations, DestinationReport{Reference: tagged.String(), Status: StatusPushed})
+		})
+		if err != nil {
+			return err
 		}
 		mountFrom, err := mountRepos(in.MountFrom, img.dests)
 		if err != nil {
@@ -421,4 +412,26 @@ func (r *run) report(ctx context.Context) (*Report, error) {
 		return rep, &IncompleteError{Failed: rep.Totals.Failed, Images: rep.Totals.Images, First: first}
 	}
 	return rep, nil
+}
+
+// destinations parses in's destinations, checks that no other image or
+// index of the run was given one of them, and calls add with the
+// repository and tag of each (once, however often it is listed). kind
+// ("image", "index") names in in errors.
+func (r *run) destinations(kind string, in Image, tagOwner map[string]string, add func(*repo, reference.NamedTagged)) error {
+	for _, d := range in.Destinations {
+		tagged, err := ParseDestination(d)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", kind, in.Source, err)
+		}
+		full := tagged.String()
+		if owner, ok := tagOwner[full]; ok && owner != in.Source {
+			return fmt.Errorf("destination %s is given to two images: %s and %s", full, owner, in.Source)
+		} else if ok {
+			continue
+		}
+		tagOwner[full] = in.Source
+		add(r.repo(tagged), tagged)
+	}
+	return nil
 }

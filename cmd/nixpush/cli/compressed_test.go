@@ -68,7 +68,7 @@ func TestCompressedWithPodman(t *testing.T) {
 			if r.err != nil {
 				t.Fatalf("copy: %v\n%s", r.err, r.stderr)
 			}
-			env := podmanEnv(t)
+			env := testenv.PodmanEnv(t)
 			runPodman(t, podman, env, "", "pull", "--tls-verify=false", image)
 			runPodman(t, podman, env, greeting, "run", "--rm", image)
 			checkPodmanLayers(t, podman, env, image, img)
@@ -85,7 +85,7 @@ func TestCompressedWithPodman(t *testing.T) {
 
 			if c.Algorithm == layers.Zstd {
 				local := "localhost/hello-zstd:v1"
-				env := podmanEnv(t)
+				env := testenv.PodmanEnv(t)
 				if r := run(t, bin, env, "copy", "-q", "nix:"+desc, "containers-storage:"+local); r.err != nil {
 					t.Fatalf("copy to containers-storage: %v\n%s", r.err, r.stderr)
 				}

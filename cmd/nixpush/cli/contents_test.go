@@ -276,7 +276,7 @@ func TestUsersWithPodman(t *testing.T) {
 		t.Fatalf("copy: %v\n%s", r.err, r.stderr)
 	}
 	pod := exec.Command(podman, "run", "--rm", "--tls-verify=false", image)
-	pod.Env = append(os.Environ(), podmanEnv(t)...)
+	pod.Env = append(os.Environ(), testenv.PodmanEnv(t)...)
 	out, err := pod.CombinedOutput()
 	if err != nil {
 		if cannotRun.Match(out) {

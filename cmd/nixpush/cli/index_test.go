@@ -165,13 +165,13 @@ func TestIndexEndToEnd(t *testing.T) {
 	}
 
 	podman := testenv.Tool(t, "podman")
-	env := podmanEnv(t)
+	env := testenv.PodmanEnv(t)
 	runPodman(t, podman, env, "", "pull", "--tls-verify=false", "--arch", "arm64", image)
 	runPodman(t, podman, env, "arm64", "image", "inspect", "--format", "{{.Architecture}}", image)
 	// The image podman holds is the arm64 one: its ID is that image's
 	// config digest.
 	runPodman(t, podman, env, info.Manifests[1].ConfigDigest.Encoded(), "image", "inspect", "--format", "{{.Id}}", image)
-	env = podmanEnv(t)
+	env = testenv.PodmanEnv(t)
 	runPodman(t, podman, env, "hello from nixpush", "run", "--rm", "--tls-verify=false", image)
 	runPodman(t, podman, env, "amd64", "image", "inspect", "--format", "{{.Architecture}}", image)
 }

@@ -51,7 +51,7 @@ func TestRunExampleWithPodman(t *testing.T) {
 			}
 
 			pod := exec.Command(podman, "run", "--rm", "--tls-verify=false", image)
-			pod.Env = append(os.Environ(), podmanEnv(t)...)
+			pod.Env = append(os.Environ(), testenv.PodmanEnv(t)...)
 			got, err := pod.CombinedOutput()
 			if err != nil {
 				if cannotRun.Match(got) {
@@ -64,40 +64,6 @@ func TestRunExampleWithPodman(t *testing.T) {
 			}
 		})
 	}
-}
-
-// podmanEnv is the environment of a podman that runs containers on this
-// machine (runc, cgroupfs, no journald), with its own empty store (vfs),
-// HOME, and temporary directory and locks (shared with no other podman).
-//
-// The directory has a short name: conmon's sockets live below it, and a
-// Unix socket's path has at most 107 bytes. Below a subtest's t.TempDir(),
-// conmon dies without recording the container's exit, and podman waits 20
-// seconds before giving up on it.
-func podmanEnv(t *testing.T) []string {
-	t.Helper()
-	tmp, err := os.MkdirTemp("", "pod")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(tmp) })
-	conf := filepath.Join(tmp, "containers.conf")
-	storage := filepath.Join(tmp, "storage.conf")
-	writeFile(t, conf, fmt.Sprintf(`[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-tmp_dir = %q
-lock_type = "file"
-`, filepath.Join(tmp, "libpod")))
-	writeFile(t, storage, fmt.Sprintf(`[storage]
-driver = "vfs"
-graphroot = %q
-runroot = %q
-`, filepath.Join(tmp, "graph"), filepath.Join(tmp, "run")))
-	return []string{"CONTAINERS_CONF=" + conf, "CONTAINERS_STORAGE_CONF=" + storage, "HOME=" + tmp}
 }
 
 // cannotRun matches podman failures that come from the machine (no user
