@@ -213,19 +213,7 @@ func (f flakeEnv) build(t *testing.T, attr string) string {
 // description.
 func (f flakeEnv) image(t *testing.T, attr string) *description.Image {
 	t.Helper()
-	out, err := f.nix(t, "build", append([]string{"--json", "--no-link", f.repo + "#packages." + f.system + "." + attr}, f.override()...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var built []struct {
-		Outputs struct {
-			Out string `json:"out"`
-		} `json:"outputs"`
-	}
-	if err := json.Unmarshal([]byte(out), &built); err != nil || len(built) != 1 {
-		t.Fatalf("nix build --json: %q: %v", out, err)
-	}
-	img, err := description.ReadFile(built[0].Outputs.Out)
+	img, err := description.ReadFile(f.build(t, attr))
 	if err != nil {
 		t.Fatal(err)
 	}
