@@ -173,7 +173,7 @@ rec {
 		nixArgs[len(nixArgs)-1] = testenv.NixpushDir(tb)
 	}
 	deletePath := func(p string) {
-		if out, err := exec.Command("nix-store", "--delete", p).CombinedOutput(); err != nil {
+		if out, err := exec.Command(testenv.Tool(tb, "nix-store"), "--delete", p).CombinedOutput(); err != nil {
 			tb.Fatalf("nix-store --delete %s: %v\n%s", p, err, out)
 		}
 	}
@@ -217,8 +217,8 @@ rec {
 	stopTimer(tb)
 	_, image := timed(tb, nil, nixBuild, append(nixArgs, "-A", "image")...)
 	tb.Cleanup(func() {
-		exec.Command("nix-store", "--delete", image).Run()
-		exec.Command("nix-store", "--delete", pulled).Run()
+		exec.Command(testenv.Tool(tb, "nix-store"), "--delete", image).Run()
+		exec.Command(testenv.Tool(tb, "nix-store"), "--delete", pulled).Run()
 	})
 	startTimer(tb)
 	var rs rounds

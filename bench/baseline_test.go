@@ -254,7 +254,7 @@ func addStorePath(tb testing.TB, dir string) string {
 	}
 	sp := strings.TrimSpace(string(out))
 	tb.Cleanup(func() {
-		if out, err := exec.Command("nix-store", "--delete", sp).CombinedOutput(); err != nil {
+		if out, err := exec.Command(testenv.Tool(tb, "nix-store"), "--delete", sp).CombinedOutput(); err != nil {
 			tb.Errorf("nix-store --delete %s: %v\n%s", sp, err, out)
 		}
 	})

@@ -41,7 +41,7 @@ func storePath(tb testing.TB, name string, seed byte, nFiles int, total int64) l
 func storeInfo(tb testing.TB, sp string) layers.Path {
 	tb.Helper()
 	q := func(flag string) string {
-		out, err := exec.Command("nix-store", "-q", flag, sp).Output()
+		out, err := exec.Command(testenv.Tool(tb, "nix-store"), "-q", flag, sp).Output()
 		if err != nil {
 			tb.Fatalf("nix-store -q %s %s: %v", flag, sp, exitErr(err))
 		}
