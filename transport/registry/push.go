@@ -93,8 +93,12 @@ type run struct {
 	blobSeq []*blob
 	futures map[futureKey]*future
 	ix      indexState // indexes and their images (index.go)
-	causeMu sync.Mutex
-	cause   error // the first failure, for a report with no failed image to name
+	// refBlobs are the referrers' blobs (futureKey → *blobOnce), each
+	// uploaded once per repository however many referrers share it (the
+	// empty config of every SBOM's artifact manifest).
+	refBlobs sync.Map
+	causeMu  sync.Mutex
+	cause    error // the first failure, for a report with no failed image to name
 }
 
 // image is one image of the run.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -79,13 +80,7 @@ func (r *run) attach(ctx context.Context, id *imageDest, rr *referrersReader, re
 			return err
 		}
 		info := types.BlobInfo{Digest: bd.Digest, Size: bd.Size, MediaType: bd.MediaType}
-		err = r.do(ctx, "uploading the "+ref.Label+" blob "+bd.Digest.String()+" to "+rp.named.Name(), func(ctx context.Context) error {
-			return r.withDest(ctx, rp, func(d types.ImageDestination) error {
-				_, err := d.PutBlob(ctx, bytes.NewReader(data), info, memory.New(), i == 0)
-				return err
-			})
-		})
-		if err != nil {
+		if err := r.referrerBlob(ctx, rp, info, data, i == 0, ref.Label); err != nil {
 			return err
 		}
 	}
@@ -122,6 +117,29 @@ func (r *run) attach(ctx context.Context, id *imageDest, rr *referrersReader, re
 	r.tally.count(ReferrerWritten, 0)
 	r.progress.Note("attached %s %s to %s@%s", ref.Label, ref.Digest, rp.named.Name(), subject)
 	return nil
+}
+
+// blobOnce is the upload of one referrer blob to one repository.
+type blobOnce struct {
+	once sync.Once
+	err  error
+}
+
+// referrerBlob uploads a referrer's blob (the first, isConfig, is its
+// config) to rp, once in the run: referrers sharing it wait for that
+// upload and share its outcome.
+func (r *run) referrerBlob(ctx context.Context, rp *repo, info types.BlobInfo, data []byte, isConfig bool, label string) error {
+	v, _ := r.refBlobs.LoadOrStore(futureKey{info.Digest, rp.named.Name()}, &blobOnce{})
+	o := v.(*blobOnce)
+	o.once.Do(func() {
+		o.err = r.do(ctx, "uploading the "+label+" blob "+info.Digest.String()+" to "+rp.named.Name(), func(ctx context.Context) error {
+			return r.withDest(ctx, rp, func(d types.ImageDestination) error {
+				_, err := d.PutBlob(ctx, bytes.NewReader(data), info, memory.New(), isConfig)
+				return err
+			})
+		})
+	})
+	return o.err
 }
 
 // withReferrer returns the fallback index idx with d added, unless it

@@ -94,9 +94,10 @@ func TestIndexEndToEnd(t *testing.T) {
 		}
 	}
 	// Two layers shared by both images, and two configs (one per
-	// architecture): four blobs, each uploaded once.
-	if n := uploads(reg, mark); n != 4 {
-		t.Errorf("%d blobs uploaded, want 4 (each unique blob once)", n)
+	// architecture); each image's SBOM and the empty config of their
+	// artifact manifests: seven blobs, each uploaded once.
+	if n := uploads(reg, mark); n != 7 {
+		t.Errorf("%d blobs uploaded, want 7 (each unique blob once)", n)
 	}
 
 	raw := testenv.Skopeo(t, "inspect", "--tls-verify=false", "--raw", "docker://"+image)
@@ -283,7 +284,10 @@ np.plan {
 	}
 
 	dir := t.TempDir()
-	for i, want := range []int{6, 0} { // two shared layers and four configs, then nothing
+	// Two shared layers and four configs (mounted between the two
+	// repositories), the four images' SBOMs and the empty config their
+	// artifact manifests share, once in each repository; then nothing.
+	for i, want := range []int{12, 0} {
 		reportFile := filepath.Join(dir, fmt.Sprintf("report%d.json", i))
 		marks := []int{reg1.Mark(), reg2.Mark()}
 		r := run(t, bin, nil, "push", "--dest-tls-verify=false", "--plan", plan, "--report", reportFile)
