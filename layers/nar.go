@@ -38,7 +38,7 @@ func Changed(ctx context.Context, paths []Path, opts ...Option) ([]Path, error) 
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		want, err := parseNarHash(p.NarHash)
+		want, err := ParseNarHash(p.NarHash)
 		if err != nil {
 			return nil, fmt.Errorf("store path %s: narHash: %w", p.Path, err)
 		}
@@ -128,9 +128,9 @@ func dumpNode(ctx context.Context, nw *nar.Writer, dir *dirFD, name, narPath str
 	}
 }
 
-// parseNarHash accepts Nix's spellings of a sha256 NAR hash
+// ParseNarHash accepts Nix's spellings of a sha256 NAR hash
 // (sha256:<base32>, sha256-<base64>, …) and returns its bytes.
-func parseNarHash(s string) ([]byte, error) {
+func ParseNarHash(s string) ([]byte, error) {
 	h, err := nixhash.ParseAny(s, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%q: %w", s, err)

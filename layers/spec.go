@@ -108,7 +108,7 @@ func (p Path) Validate() error {
 		return fmt.Errorf("rewrite: %q is not a clean absolute directory", p.Rewrite)
 	}
 	if p.NarHash != "" {
-		if _, err := parseNarHash(p.NarHash); err != nil {
+		if _, err := ParseNarHash(p.NarHash); err != nil {
 			return fmt.Errorf("narHash: %w", err)
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/nix-community/go-nix/pkg/nixhash"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/nixpush/nixpush/layers"
@@ -158,14 +157,11 @@ func check(paths []Path) ([]Path, error) {
 
 // base16 turns a NAR hash into the form Nix stores, "sha256:<hex>".
 func base16(p Path) (string, error) {
-	h, err := nixhash.ParseAny(p.NarHash, nil)
+	d, err := layers.ParseNarHash(p.NarHash)
 	if err != nil {
-		return "", fmt.Errorf("nix database: %s: narHash %q: %w", p.Path, p.NarHash, err)
+		return "", fmt.Errorf("nix database: %s: narHash %w", p.Path, err)
 	}
-	if h.Algo() != nixhash.SHA256 {
-		return "", fmt.Errorf("nix database: %s: narHash %q: not sha256", p.Path, p.NarHash)
-	}
-	return "sha256:" + hex.EncodeToString(h.Digest()), nil
+	return "sha256:" + hex.EncodeToString(d), nil
 }
 
 // WriteDB writes only the SQLite file name (which must not exist),

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nix-community/go-nix/pkg/nixhash"
 	"github.com/opencontainers/go-digest"
 	spdxjson "github.com/spdx/tools-golang/json"
 	"github.com/spdx/tools-golang/spdx"
@@ -204,14 +203,11 @@ func sameHash(a, b string) bool {
 
 // narHashHex gives a NAR hash in any of Nix's spellings as lower-case hex.
 func narHashHex(s string) (string, error) {
-	h, err := nixhash.ParseAny(s, nil)
+	d, err := layers.ParseNarHash(s)
 	if err != nil {
-		return "", fmt.Errorf("%q: %w", s, err)
+		return "", err
 	}
-	if h.Algo() != nixhash.SHA256 {
-		return "", fmt.Errorf("%q: want a sha256 hash, got %s", s, h.Algo())
-	}
-	return hex.EncodeToString(h.Digest()), nil
+	return hex.EncodeToString(d), nil
 }
 
 // pathID is the SPDX element id of a store path: its hash part, unique in

@@ -3,17 +3,16 @@ package pull
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 
 	"github.com/nix-community/go-nix/pkg/nar"
+	"github.com/nix-community/go-nix/pkg/nixhash"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -25,6 +24,7 @@ import (
 	_ "golang.org/x/crypto/x509roots/fallback" // CA roots inside the Nix sandbox
 	"golang.org/x/sync/errgroup"
 
+	"github.com/nixpush/nixpush/internal/loopback"
 	"github.com/nixpush/nixpush/layers/description"
 )
 
@@ -131,7 +131,7 @@ func (o options) system(certDir, host string) (*types.SystemContext, error) {
 	}
 	if o.insecure {
 		sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
-		if !loopback(host) {
+		if !loopback.Host(host) {
 			none := filepath.Join(certDir, "no-auth.json")
 			if err := os.WriteFile(none, []byte("{}"), 0o600); err != nil {
 				return nil, err
@@ -465,17 +465,5 @@ func NARHash(dir string) (string, error) {
 	if err := nar.DumpPath(h, dir); err != nil {
 		return "", fmt.Errorf("hashing %s: %w", dir, err)
 	}
-	return "sha256-" + base64.StdEncoding.EncodeToString(h.Sum(nil)), nil
-}
-
-// loopback says whether host (HOST or HOST:PORT) is a loopback address.
-func loopback(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return nixhash.MustNewHash(nixhash.SHA256, h.Sum(nil)).Format(nixhash.SRI, true), nil
 }

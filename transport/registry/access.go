@@ -3,13 +3,13 @@ package registry
 import (
 	"errors"
 	"fmt"
-	"net"
-	"strings"
 
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/pkg/docker/config"
 	"go.podman.io/image/v5/pkg/sysregistriesv2"
 	"go.podman.io/image/v5/types"
+
+	"github.com/nixpush/nixpush/internal/loopback"
 )
 
 // ErrSharedCredentials says credentials given for "the" registry
@@ -154,7 +154,7 @@ func (o *options) userAgentString() string {
 // over verified TLS.
 func (o *options) checkTransport(sys *types.SystemContext, named reference.Named) error {
 	host := reference.Domain(named)
-	if o.insecureCredsHosts[host] || isLoopback(host) {
+	if o.insecureCredsHosts[host] || loopback.Host(host) {
 		return nil
 	}
 	insecure, err := skipsTLSVerify(sys, named)
@@ -183,18 +183,4 @@ func skipsTLSVerify(sys *types.SystemContext, named reference.Named) (bool, erro
 		return false, fmt.Errorf("loading registries: %w", err)
 	}
 	return reg != nil && reg.Insecure, nil
-}
-
-// isLoopback says whether a registry host ("HOST[:PORT]") is this
-// machine: localhost, 127.0.0.0/8 or ::1.
-func isLoopback(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

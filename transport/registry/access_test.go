@@ -95,17 +95,6 @@ func TestSystemContexts(t *testing.T) {
 	})
 }
 
-func TestIsLoopback(t *testing.T) {
-	for host, want := range map[string]bool{
-		"127.0.0.1:5000": true, "127.1.2.3": true, "localhost": true, "LOCALHOST:443": true, "[::1]:5000": true,
-		"registry.example.com": false, "10.0.0.1:5000": false, "localhost.example.com": false, "[::2]:5000": false,
-	} {
-		if got := isLoopback(host); got != want {
-			t.Errorf("isLoopback(%q) = %v, want %v", host, got, want)
-		}
-	}
-}
-
 // TestCredentialOptions: no empty password, hosts without paths, one
 // credential per host.
 func TestCredentialOptions(t *testing.T) {
