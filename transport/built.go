@@ -109,19 +109,7 @@ func (b *Built) Name(bl Blob) string {
 // io.EOF, and it stops as soon as it runs past its size, so a destination
 // reading it abandons the blob. Every error of the stream names the layer.
 func (b *Built) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, int64, error) {
-	if d == b.ConfigDigest {
-		return io.NopCloser(bytes.NewReader(b.Config)), int64(len(b.Config)), nil
-	}
-	i, ok := b.layers[d]
-	if !ok {
-		return nil, -1, fmt.Errorf("blob %s is not in the image", d)
-	}
-	l := &b.Image.Layers[i]
-	rc, err := l.Open(ctx, b.opts...)
-	if err != nil {
-		return nil, -1, &description.LayerError{Index: i, Layer: l, Err: err}
-	}
-	return &layerReader{rc: rc, index: i, layer: l}, l.Size, nil
+	return b.open(ctx, d, (*description.Layer).Open)
 }
 
 // Stream is Open for a destination that checks each blob's digest itself
@@ -131,12 +119,20 @@ func (b *Built) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, int64
 // destination refuses the digest, Verify says whether the store is at
 // fault.
 func (b *Built) Stream(ctx context.Context, d digest.Digest) (io.ReadCloser, int64, error) {
+	return b.open(ctx, d, (*description.Layer).Stream)
+}
+
+// open opens the blob d: the config from memory, a layer with open.
+func (b *Built) open(ctx context.Context, d digest.Digest, open func(*description.Layer, context.Context, ...layers.Option) (io.ReadCloser, error)) (io.ReadCloser, int64, error) {
+	if d == b.ConfigDigest {
+		return io.NopCloser(bytes.NewReader(b.Config)), int64(len(b.Config)), nil
+	}
 	i, ok := b.layers[d]
-	if !ok || d == b.ConfigDigest || b.Image.Layers[i].Blob == nil {
-		return b.Open(ctx, d)
+	if !ok {
+		return nil, -1, fmt.Errorf("blob %s is not in the image", d)
 	}
 	l := &b.Image.Layers[i]
-	rc, err := l.Stream(ctx, b.opts...)
+	rc, err := open(l, ctx, b.opts...)
 	if err != nil {
 		return nil, -1, &description.LayerError{Index: i, Layer: l, Err: err}
 	}
