@@ -6,12 +6,15 @@
 #     to an empty registry: client CPU and wall time against curl
 #     uploading the base's layer files;
 #   - pullImage of the base (nix-build of the fixed-output derivation, and
-#     nixpush fetch-image alone) against skopeo copy docker://… oci:.
+#     nixpush fetch-image alone) against skopeo copy docker://… oci:, with
+#     what Nix alone costs for an output of that size beside them, and
+#     pullImage against skopeo again across a 1 Gbit/s link.
 #
 #   bench/base.sh
 #
 # NIXPUSH_BENCH_BASE_BYTES overrides the base's size, NIXPUSH_BENCH_RUNS
-# the rounds (default 3); NIXPUSH_TEST_REGISTRY the registry.
+# the rounds (default 3), NIXPUSH_BENCH_DOWNLINK_MBIT the link's rate
+# (default 1000; 0 leaves it out); NIXPUSH_TEST_REGISTRY the registry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -gt 0 ] && [ "$1" != "--full" ]; then

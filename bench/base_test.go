@@ -115,7 +115,9 @@ func timed(tb testing.TB, env []string, name string, args ...string) (usage, str
 // BenchmarkBaseImage: on a base of NIXPUSH_BENCH_BASE_BYTES (default 200
 // MiB) of gzip layers, served by a local registry,
 //   - pullImage (nix-build of the fixed-output derivation, and nixpush
-//     fetch-image alone) against skopeo copy docker://… oci: of it;
+//     fetch-image alone) against skopeo copy docker://… oci: of it, with
+//     what Nix alone costs for an output of that size, and again across a
+//     link of NIXPUSH_BENCH_DOWNLINK_MBIT (default 1000; 0 leaves it out);
 //   - a cold push of an image on it (nixpush copy nix:… docker://) to an
 //     empty registry: client CPU and wall time against curl uploading the
 //     base's layer files.
@@ -143,83 +145,13 @@ func benchBaseImage(tb testing.TB, total int64, runs int) {
 	}
 	src := testenv.StartRegistry(tb)
 	skopeoCopy(tb, "--preserve-digests", "oci:"+layout+":base", "docker://"+src.Host+"/base:v1")
-	nixpush := nixpushBin(tb)
-	_, lockJSON := timed(tb, nil, nixpush, "lock", "--tls-verify=false", "--arch", "amd64", "docker://"+src.Host+"/base:v1")
-	var lock map[string]string
-	if err := json.Unmarshal([]byte(lockJSON), &lock); err != nil {
-		tb.Fatal(err)
-	}
-	lockFile := filepath.Join(tb.TempDir(), "base.lock.json")
-	if err := os.WriteFile(lockFile, []byte(lockJSON), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	expr := filepath.Join(tb.TempDir(), "base.nix")
-	if err := os.WriteFile(expr, []byte(fmt.Sprintf(`{ nixpush }:
-let np = import %q { inherit nixpush; }; in
-rec {
-  base = np.pullImageFromLockWith %q { tlsVerify = false; name = "nixpush-bench-base"; };
-  image = np.buildImage {
-    name = "bench/app";
-    fromImage = base;
-    config.Env = [ "MARKER=${builtins.toFile "nixpush-bench-marker" "x"}" ];
-  };
-}
-`, filepath.Join(testenv.RepoRoot(tb), "nix"), lockFile)), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	nixBuild := testenv.Tool(tb, "nix-build")
-	nixArgs := []string{"--no-out-link", expr, "--arg", "nixpush", filepath.Dir(filepath.Dir(nixpush))}
-	if os.Getenv("NIXPUSH_BENCH_BIN") == "" {
-		nixArgs[len(nixArgs)-1] = testenv.NixpushDir(tb)
-	}
-	deletePath := func(p string) {
-		if out, err := exec.Command(testenv.Tool(tb, "nix-store"), "--delete", p).CombinedOutput(); err != nil {
-			tb.Fatalf("nix-store --delete %s: %v\n%s", p, err, out)
-		}
-	}
-
-	var pullNix, pullFetch, pullSkopeo []time.Duration
-	var pulled string
+	size := fmt.Sprintf("base of %s in %d gzip layers", mib(baseBytes), len(layerFiles))
+	pb := newPullBench(tb, src.Host, baseBytes, envInt("NIXPUSH_BENCH_DOWNLINK_MBIT", 1000)*125_000)
 	startTimer(tb)
-	for i := range runs {
-		sides := []func(){
-			func() {
-				u, out := timed(tb, nil, nixBuild, append(nixArgs, "-A", "base")...)
-				pullNix = append(pullNix, u.wall)
-				pulled = out
-				if i < runs-1 {
-					stopTimer(tb)
-					deletePath(out)
-					startTimer(tb)
-				}
-			},
-			func() {
-				dir := filepath.Join(tb.TempDir(), "fetch")
-				attrs := filepath.Join(tb.TempDir(), "attrs.json")
-				a, _ := json.Marshal(map[string]any{"outputs": map[string]string{"out": dir}, "imageName": lock["imageName"],
-					"imageDigest": lock["imageDigest"], "os": "linux", "arch": "amd64", "tlsVerify": false})
-				os.WriteFile(attrs, a, 0o644)
-				u, _ := timed(tb, nil, nixpush, "fetch-image", "--attrs", attrs)
-				pullFetch = append(pullFetch, u.wall)
-			},
-			func() {
-				pullSkopeo = append(pullSkopeo, skopeoCopy(tb, "--src-tls-verify=false", "docker://"+src.Host+"/base:v1", "oci:"+filepath.Join(tb.TempDir(), "skopeo")+":base"))
-			},
-		}
-		if i%2 == 1 {
-			sides[0], sides[2] = sides[2], sides[0]
-		}
-		for _, side := range sides {
-			settle(tb)
-			side()
-		}
-	}
+	pb.run(tb, src.Host, runs, size)
 	stopTimer(tb)
-	_, image := timed(tb, nil, nixBuild, append(nixArgs, "-A", "image")...)
-	tb.Cleanup(func() {
-		exec.Command(testenv.Tool(tb, "nix-store"), "--delete", image).Run()
-		exec.Command(testenv.Tool(tb, "nix-store"), "--delete", pulled).Run()
-	})
+	image := pb.build(tb, "image")
+	tb.Cleanup(func() { exec.Command(testenv.Tool(tb, "nix-store"), "--delete", image).Run() })
 	startTimer(tb)
 	var rs rounds
 	for i := range runs {
@@ -228,7 +160,6 @@ rec {
 		}, layerFiles, 0))
 	}
 	stopTimer(tb)
-	size := fmt.Sprintf("base of %s in %d gzip layers", mib(baseBytes), len(layerFiles))
 	var nixCPU, curlCPU []time.Duration
 	for _, r := range rs {
 		nixCPU, curlCPU = append(nixCPU, r.nixpush.cpu), append(curlCPU, r.curl.cpu)
@@ -236,6 +167,4 @@ rec {
 	resultRuns("base-push-cpu-vs-curl", nixCPU, curlCPU, fmt.Sprintf("target <= 1; client CPU of a cold push of an image on a %s (plus its Nix layer and config) against curl uploading the base's layer files, %d at once", size, registry.DefaultParallel))
 	nixWall, curlWall := rs.walls()
 	resultRuns("base-push-wall-vs-curl", nixWall, curlWall, size+"; "+rs.cpu())
-	resultRuns("pullimage-vs-skopeo", pullNix, pullSkopeo, "target <= 1.1; nix-build of pullImage (fetch, NAR hash check, store registration) against skopeo copy docker://… oci: of the "+size)
-	resultRuns("fetch-image-vs-skopeo", pullFetch, pullSkopeo, "nixpush fetch-image alone (pullImage's builder) against skopeo copy docker://… oci:; "+size)
 }

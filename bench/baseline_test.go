@@ -248,19 +248,30 @@ func peakrssBin(tb testing.TB) string {
 // store path again when the benchmark ends.
 func addStorePath(tb testing.TB, dir string) string {
 	tb.Helper()
+	sp := addToStore(tb, dir, true)
+	if err := os.RemoveAll(dir); err != nil {
+		tb.Fatal(err)
+	}
+	return sp
+}
+
+// addToStore adds dir to the Nix store and returns its store path, which
+// is deleted again when the benchmark ends: failing to is an error when
+// strict, else ignored (a path that the run's derivations name as an
+// input stays).
+func addToStore(tb testing.TB, dir string, strict bool) string {
+	tb.Helper()
 	out, err := exec.Command(testenv.Tool(tb, "nix-store"), "--add", dir).Output()
 	if err != nil {
 		tb.Fatalf("nix-store --add %s: %v", dir, exitErr(err))
 	}
 	sp := strings.TrimSpace(string(out))
 	tb.Cleanup(func() {
-		if out, err := exec.Command(testenv.Tool(tb, "nix-store"), "--delete", sp).CombinedOutput(); err != nil {
+		out, err := exec.Command(testenv.Tool(tb, "nix-store"), "--delete", sp).CombinedOutput()
+		if err != nil && strict {
 			tb.Errorf("nix-store --delete %s: %v\n%s", sp, err, out)
 		}
 	})
-	if err := os.RemoveAll(dir); err != nil {
-		tb.Fatal(err)
-	}
 	return sp
 }
 

@@ -13,7 +13,7 @@ buildGoModule {
   pname = "nixpush";
   inherit src version;
 
-  vendorHash = "sha256-IZum5MNyQiaOGVorOOC13+zKr2+lT6HKI36kWbPVDmU=";
+  vendorHash = "sha256-jrhkRqIj5RNg/29vHq22QTt3dwfyZ+go7mA9wRFGjFU=";
 
   subPackages = [ "cmd/nixpush" ];
   # containers/image without cgo: OpenPGP in Go instead of gpgme.

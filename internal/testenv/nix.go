@@ -42,24 +42,17 @@ var nixpushOnce struct {
 // (CGO_ENABLED=0, -trimpath, so the same sources give the same bytes and
 // the same store path), and returns a directory holding bin/nixpush: what
 // nix/default.nix takes as nixpush.
+//
+// The directory is the repository's .work/nixpush-bin, shared by the test
+// binaries of one `go test ./...`: each builds into a temporary file
+// and renames it over bin/nixpush, so a reader sees a whole binary,
+// and every build of the same sources is the same file. One directory,
+// not one per run, so that neither /tmp nor the store fills with copies.
 func NixpushDir(t testing.TB) string {
 	t.Helper()
 	root := RepoRoot(t)
 	nixpushOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "nixpush-bin-")
-		if err != nil {
-			nixpushOnce.err = err
-			return
-		}
-		cmd := exec.Command("go", "build", "-trimpath", "-tags", "containers_image_openpgp",
-			"-o", filepath.Join(dir, "bin", "nixpush"), "./cmd/nixpush")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			nixpushOnce.err = fmt.Errorf("go build ./cmd/nixpush: %w\n%s", err, out)
-			return
-		}
-		nixpushOnce.dir = dir
+		nixpushOnce.dir, nixpushOnce.err = buildNixpush(root)
 	})
 	if nixpushOnce.err != nil {
 		t.Fatal(nixpushOnce.err)
@@ -67,9 +60,39 @@ func NixpushDir(t testing.TB) string {
 	return nixpushOnce.dir
 }
 
+func buildNixpush(root string) (string, error) {
+	dir := filepath.Join(root, ".work", "nixpush-bin")
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return "", err
+	}
+	// The temporary file is outside dir, which Nix may be copying.
+	tmp, err := os.CreateTemp(filepath.Dir(dir), "nixpush-build-*")
+	if err != nil {
+		return "", err
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "containers_image_openpgp", "-o", tmp.Name(), "./cmd/nixpush")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/nixpush: %w\n%s", err, out)
+	}
+	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(bin, "nixpush")); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
 // BusyboxDir returns a directory holding bin/busybox, copied from the
 // busybox on PATH (which must be static to run in the Nix sandbox), or
-// skips the test (fails under NIXPUSH_REQUIRE_TOOLS=1).
+// skips the test (fails under NIXPUSH_REQUIRE_TOOLS=1). Like NixpushDir
+// it is one directory, the repository's .work/busybox, written by
+// renaming a whole copy over, so that its store path stays the same.
 func BusyboxDir(t testing.TB) string {
 	t.Helper()
 	src := Tool(t, "busybox")
@@ -80,11 +103,26 @@ func BusyboxDir(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	dir := filepath.Join(RepoRoot(t), ".work", "busybox")
 	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "bin", "busybox"), b, 0o755); err != nil {
+	tmp, err := os.CreateTemp(filepath.Dir(dir), "busybox-copy-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(b)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o755)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, "bin", "busybox"))
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	return dir

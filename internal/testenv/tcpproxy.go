@@ -89,9 +89,7 @@ func pump(dst, src net.Conn, delay time.Duration, line *link) {
 	}
 	buf := make([]byte, 64<<10)
 	if line != nil {
-		// Small chunks, so that connections sharing the line take turns
-		// finely and each waits a few milliseconds at most.
-		buf = buf[:16<<10]
+		buf = make([]byte, line.chunk())
 	}
 	for {
 		n, err := src.Read(buf)
@@ -121,13 +119,26 @@ type link struct {
 
 func newLink(rate int64) *link { return &link{rate: rate} }
 
+// chunk is how many bytes a connection passes at a time: about 2 ms of
+// the line, so that connections sharing it take turns finely, yet each
+// sleep is long next to how late a sleeping goroutine wakes.
+func (l *link) chunk() int {
+	return int(min(max(l.rate/500, 16<<10), 1<<20))
+}
+
+// slack is how long after the line fell free a sender may come back and
+// still go on back to back, as on a busy line: a goroutine wakes from
+// its sleep up to about a millisecond late, and charging that to the
+// line would make it slower than its rate.
+const slack = 2 * time.Millisecond
+
 // send waits until n bytes would have crossed the line behind what other
 // connections queued before them.
 func (l *link) send(n int) {
 	l.mu.Lock()
 	now := time.Now()
 	start := l.free
-	if start.Before(now) {
+	if now.Sub(start) > slack {
 		start = now
 	}
 	l.free = start.Add(time.Duration(int64(n) * int64(time.Second) / l.rate))

@@ -134,6 +134,24 @@ func TestTCPProxyRate(t *testing.T) {
 			t.Errorf("a 64 MiB request and a 1 MiB reply took %v: the request was slowed down", d)
 		}
 	})
+	t.Run("a fast line keeps its rate", func(t *testing.T) {
+		// At 1 Gbit/s a chunk takes the line for microseconds, less than
+		// a sleeping goroutine may wake late: the line must not charge
+		// that lateness (it once passed 40% of its rate to one connection).
+		const fastRate = 125_000_000
+		big := make([]byte, 32<<20)
+		line := time.Duration(len(big)) * time.Second / fastRate
+		gig := StartTCPProxy(t, echoServer(t, big), TCPProxy{Rate: fastRate})
+		t0 := time.Now()
+		got := exchange(t, gig, 0)
+		d := time.Since(t0)
+		if len(got) != len(big) {
+			t.Fatalf("got %d bytes, not the %d-byte reply", len(got), len(big))
+		}
+		if d < line*95/100 || d > line*3/2 {
+			t.Errorf("32 MiB at 1 Gbit/s took %v, not about %v", d, line)
+		}
+	})
 	t.Run("no rate", func(t *testing.T) {
 		fast := StartTCPProxy(t, upstream, TCPProxy{})
 		t0 := time.Now()

@@ -447,7 +447,10 @@ func fetchBlob(ctx context.Context, src types.ImageSource, info types.BlobInfo, 
 		return fmt.Errorf("writing the layout: %w", err)
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(rc, info.Size+1))
+	// 1 MiB at a time: a 200 MiB base from a loopback registry is fetched
+	// in 0.88 of the time io.Copy's 32 KiB buffer takes (medians of 10
+	// runs; docs/benchmarks.md, "Base images").
+	n, err := io.CopyBuffer(io.MultiWriter(f, h), io.LimitReader(rc, info.Size+1), make([]byte, 1<<20))
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("writing the layout: %w", cerr)
 	}
