@@ -114,18 +114,22 @@ let
   # builder does; its exportReferencesGraph adds the layer files, so that
   # it knows their paths' references too. It refers to exactly the paths
   # it registers, which the image builder checks.
-  nixDatabase = { copyToRoot, layers, carrier, mtime, extra, nixUid, nixGid }:
+  # With fromImage, it gets the base too: a nixpush base's store paths
+  # are the image's, so the database registers them (the base's closure
+  # gives their references).
+  nixDatabase = { copyToRoot, layers, carrier, mtime, extra, nixUid, nixGid, fromImage }:
     let
+      base = if fromImage == null then [ ] else [ fromImage ];
       db = builtins.derivation ({
         name = "nixpush-nix-database";
         inherit system;
         builder = exe;
         args = [ "nix-db" ];
         __structuredAttrs = true;
-        exportReferencesGraph.closure = copyToRoot ++ [ carrier ] ++ layers;
+        exportReferencesGraph.closure = copyToRoot ++ [ carrier ] ++ layers ++ base;
         configRefs = carrier;
         inherit copyToRoot layers mtime;
-      } // extra);
+      } // extra // (if fromImage == null then { } else { inherit fromImage; }));
     in
     db // {
       # Nix needs to write its database and create /nix/var/nix/*: the
@@ -195,8 +199,10 @@ let
             if builtins.isBool includeStorePaths then includeStorePaths
             else throw "nixpush: includeStorePaths must be true or false";
         };
+      base = if fromImage == null then null else toStore "base" fromImage;
       db = nixDatabase {
         inherit copyToRoot layers carrier mtime;
+        fromImage = base;
         extra = contents;
         nixUid = checkId "nixUid" nixUid;
         nixGid = checkId "nixGid" nixGid;
@@ -230,7 +236,7 @@ let
         perms = carriedPerms copyToRoot' ++ perms;
         inherit config layers created mtime arch os;
       } // (if tag == null then { } else { imageTag = tag; })
-        // (if fromImage == null then { } else { fromImage = toStore "base" fromImage; })
+        // (if base == null then { } else { fromImage = base; })
         // compressionAttrs compression
         // contents
         // withDB

@@ -114,11 +114,9 @@ func buildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 		return nil, nil, err
 	}
 	o := makeOptions(opts)
-	var from *base
-	if a.FromImage != "" {
-		if from, err = readBase(a.FromImage, o); err != nil {
-			return nil, nil, err
-		}
+	from, err := a.base(o)
+	if err != nil {
+		return nil, nil, err
 	}
 	plan, err := imagePlan(a, g, from, o)
 	if err != nil {

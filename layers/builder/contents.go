@@ -204,16 +204,21 @@ func list(ps []string) string {
 }
 
 // BuildNixDB computes the paths the Nix database of a buildImage call
-// registers: the store paths its layers hold, with their references as
-// the closure graph gives them (a graph that holds the closure of the
-// image's layer files too). The attributes are the image's, without the
-// database.
+// registers: the store paths its layers hold, a nixpush base's (fromImage)
+// included, with their references as the closure graph gives them (a
+// graph that holds the closure of the image's layer files and of its base
+// too). The attributes are the image's, without the database.
 func BuildNixDB(a *Attrs, opts ...Option) ([]nixdb.Path, error) {
 	g, err := a.graph()
 	if err != nil {
 		return nil, err
 	}
-	plan, err := imagePlan(a, g, nil, makeOptions(opts))
+	o := makeOptions(opts)
+	from, err := a.base(o)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := imagePlan(a, g, from, o)
 	if err != nil {
 		return nil, err
 	}

@@ -40,6 +40,14 @@ const (
 // createdByBase is the history of a base layer whose image has none.
 const createdByBase = "nixpush fromImage"
 
+// base reads the image's fromImage, if it has one.
+func (a *Attrs) base(o options) (*base, error) {
+	if a.FromImage == "" {
+		return nil, nil
+	}
+	return readBase(a.FromImage, o)
+}
+
 // readBase reads fromImage: a pullImage output (an OCI layout directory)
 // or a nixpush image description (a file). Everything is read beneath the
 // store path, following no symlink.

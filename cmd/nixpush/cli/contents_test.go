@@ -193,6 +193,74 @@ func TestNixDatabaseImage(t *testing.T) {
 	}
 }
 
+// TestNixDatabaseOnNixpushBase: an image with initializeNixDatabase on a
+// nixpush base (fromImage) that has a database of its own registers the
+// base's store paths as well as its own, since its layers stack on the
+// base's and its database hides the base's. Pushed, pulled by skopeo and
+// unpacked by umoci, Debian's Nix finds exactly the store paths of the
+// description's layers valid, the base's among them, and their contents
+// intact.
+func TestNixDatabaseOnNixpushBase(t *testing.T) {
+	testenv.RequireNix(t)
+	reg := testenv.StartRegistry(t)
+	body := `rec {
+  hello = ex.hello;
+  greeting = builtins.derivation {
+    name = "greeting";
+    system = builtins.currentSystem;
+    builder = "${bb}/bin/busybox";
+    args = [ "sh" "-c" "echo hello > $out" ];
+  };
+  base = np.buildImage {
+    name = "nixdb-base";
+    copyToRoot = [ rootfs ];
+    config.Entrypoint = [ "${hello}/bin/hello" ];
+    initializeNixDatabase = true;
+  };
+  img = np.buildImage {
+    name = "nixdb-derived";
+    tag = "v1";
+    fromImage = base;
+    config.Env = [ "GREETING=${greeting}" ];
+    initializeNixDatabase = true;
+  };
+}`
+	desc := contentsExpr(t, body, "img")
+	hello := contentsExpr(t, body, "hello")
+	greeting := contentsExpr(t, body, "greeting")
+	contentsExpr(t, body, "img.nixDatabase", "--check")
+	img, err := description.ReadFile(desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, l := range img.Layers {
+		for _, p := range l.Paths {
+			if p.Rewrite == "" {
+				want = append(want, p.Path)
+			}
+		}
+	}
+	slices.Sort(want)
+	want = slices.Compact(want)
+	for _, p := range []string{hello, greeting} {
+		if !slices.Contains(want, p) {
+			t.Fatalf("the image's layers do not hold %s: %v", p, want)
+		}
+	}
+
+	root := unpack(t, pushAndPull(t, reg, desc, "nixdb-derived:v1"))
+	store := "local?root=" + root
+	all := strings.Fields(mustNix(t, "nix", "path-info", "--store", store, "--all"))
+	slices.Sort(all)
+	if !slices.Equal(all, want) {
+		t.Errorf("nix path-info --all in the image: %v, want the store paths of its layers, the base's included: %v", all, want)
+	}
+	if _, err := testenv.Nix(t, "nix-store", "--verify", "--check-contents", "--store", store); err != nil {
+		t.Fatalf("nix-store --verify --check-contents of the unpacked image: %v", err)
+	}
+}
+
 // asNixUser runs Nix as uid 1000, gid 100 (the image's nixUid and
 // nixGid) on the unpacked image's store: it adds a file and verifies the
 // store, which needs /nix/store, /nix/var/nix and the database writable by
