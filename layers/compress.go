@@ -63,8 +63,9 @@ func (c *Compression) Validate() error {
 	return nil
 }
 
-// level is the level in effect.
-func (c *Compression) level() int {
+// LevelInEffect is the level c compresses at: its own, or its
+// algorithm's default.
+func (c *Compression) LevelInEffect() int {
 	switch {
 	case c.Level != 0:
 		return c.Level
@@ -88,7 +89,7 @@ func newCompressor(w io.Writer, c *Compression) (io.WriteCloser, error) {
 		// push compresses as many layers at once as it uploads; 2 MiB
 		// holds ~6 MiB and, on the Go source tree, costs 1 % in size.
 		return zstd.NewWriter(w,
-			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(c.level())),
+			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(c.LevelInEffect())),
 			zstd.WithEncoderConcurrency(1),
 			zstd.WithWindowSize(zstdWindow),
 			zstd.WithEncoderCRC(true),
@@ -98,7 +99,7 @@ func newCompressor(w io.Writer, c *Compression) (io.WriteCloser, error) {
 		// No name, no comment, no extra field, OS 255 ("unknown"), and a
 		// modification time of 0 ("none"): klauspost's writer would write
 		// the zero time.Time's Unix seconds, wrapped to 32 bits, instead.
-		zw, err := gzip.NewWriterLevel(w, c.level())
+		zw, err := gzip.NewWriterLevel(w, c.LevelInEffect())
 		if err != nil {
 			return nil, err
 		}

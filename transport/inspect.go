@@ -139,7 +139,7 @@ func (info *Info) WriteText(w io.Writer) error {
 	for i, l := range info.Layers {
 		fmt.Fprintf(w, "\n  %d  %s  %d bytes", i+1, l.Digest, l.Size)
 		if c := l.Compression; c != nil {
-			fmt.Fprintf(w, "  %s level %d\n       tar %s", c.Algorithm, level(c), l.DiffID)
+			fmt.Fprintf(w, "  %s level %d\n       tar %s", c.Algorithm, c.LevelInEffect(), l.DiffID)
 		}
 		fmt.Fprintln(w)
 		if l.Blob != "" {
@@ -171,18 +171,6 @@ func (info *Info) WriteText(w io.Writer) error {
 		}
 	}
 	return nil
-}
-
-// level is the level c compresses at: its own, or its algorithm's default.
-func level(c *layers.Compression) int {
-	switch {
-	case c.Level != 0:
-		return c.Level
-	case c.Algorithm == layers.Gzip:
-		return layers.DefaultGzipLevel
-	default:
-		return layers.DefaultZstdLevel
-	}
 }
 
 // writeJSON writes v as indented JSON.

@@ -62,27 +62,16 @@ func NixpushDir(t testing.TB) string {
 
 func buildNixpush(root string) (string, error) {
 	dir := filepath.Join(root, ".work", "nixpush-bin")
-	bin := filepath.Join(dir, "bin")
-	if err := os.MkdirAll(bin, 0o755); err != nil {
-		return "", err
-	}
-	// The temporary file is outside dir, which Nix may be copying.
-	tmp, err := os.CreateTemp(filepath.Dir(dir), "nixpush-build-*")
+	err := replaceExecutable(filepath.Join(dir, "bin", "nixpush"), func(name string) error {
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", "containers_image_openpgp", "-o", name, "./cmd/nixpush")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build ./cmd/nixpush: %w\n%s", err, out)
+		}
+		return nil
+	})
 	if err != nil {
-		return "", err
-	}
-	tmp.Close()
-	defer os.Remove(tmp.Name())
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "containers_image_openpgp", "-o", tmp.Name(), "./cmd/nixpush")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/nixpush: %w\n%s", err, out)
-	}
-	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(bin, "nixpush")); err != nil {
 		return "", err
 	}
 	return dir, nil
@@ -104,28 +93,36 @@ func BusyboxDir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(RepoRoot(t), ".work", "busybox")
-	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dir), "busybox-copy-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(b)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o755)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, "bin", "busybox"))
-	}
+	err = replaceExecutable(filepath.Join(dir, "bin", "busybox"), func(name string) error {
+		return os.WriteFile(name, b, 0o755)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// replaceExecutable makes name (its directories created) an executable
+// that write puts in a temporary file, renamed over name when whole. The
+// temporary file is two levels up, outside name's directory tree, which
+// Nix may be copying into the store meanwhile.
+func replaceExecutable(name string, write func(tmp string) error) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(filepath.Dir(filepath.Dir(name))), "."+filepath.Base(name)+"-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	defer os.Remove(f.Name())
+	if err := write(f.Name()); err != nil {
+		return err
+	}
+	if err := os.Chmod(f.Name(), 0o755); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), name)
 }
 
 // checkStatic fails for a dynamically linked executable: the Nix sandbox

@@ -2,13 +2,14 @@ package builder
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 
 	"github.com/nixpush/nixpush/internal/jsonfield"
 	"github.com/nixpush/nixpush/layers"
@@ -56,15 +57,24 @@ func readBase(from string, o options) (*base, error) {
 		return nil, fmt.Errorf("fromImage: %w", err)
 	}
 	f, _, err := layers.OpenFile(from, "index.json", o.layerOpts()...)
-	if err == nil {
+	switch {
+	case err == nil:
 		f.Close()
 		b, err := readLayout(from, o)
 		if err != nil {
 			return nil, fmt.Errorf("fromImage %s: %w", from, err)
 		}
 		return b, nil
+	case !errors.Is(err, unix.ENOTDIR):
+		// A directory (or a symlink): no usable layout.
+		return nil, fmt.Errorf("fromImage %s: not a pullImage output (an OCI layout): %w", from, err)
 	}
-	img, err := description.ReadFile(filepath.Join(o.root, from))
+	// A file: a description, read as confined as the layout.
+	b, err := layers.ReadStoreFile(from, description.MaxFileSize, o.layerOpts()...)
+	if err != nil {
+		return nil, fmt.Errorf("fromImage: %w", err)
+	}
+	img, err := description.Parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("fromImage %s: neither a pullImage output (an OCI layout) nor a nixpush image description: %w", from, err)
 	}

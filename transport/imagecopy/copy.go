@@ -12,6 +12,7 @@ import (
 	"go.podman.io/image/v5/image"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/signature"
+	"go.podman.io/image/v5/transports"
 	"go.podman.io/image/v5/transports/alltransports"
 	"go.podman.io/image/v5/types"
 
@@ -88,7 +89,7 @@ func CopyImage(ctx context.Context, src, dest types.ImageReference, opts ...Opti
 	if len(destCfg.Signers()) > 0 && dest.DockerReference() == nil {
 		// Checked before any work: containers/image would find it out
 		// only after copying every blob.
-		return nil, fmt.Errorf("signing the copy to %s: %w", transports(dest), ErrSignIdentity)
+		return nil, fmt.Errorf("signing the copy to %s: %w", transports.ImageName(dest), ErrSignIdentity)
 	}
 	policy, err := policyContext(o.policyFile)
 	if err != nil {
@@ -130,7 +131,7 @@ func CopyImage(ctx context.Context, src, dest types.ImageReference, opts ...Opti
 		return nil, err
 	}
 	res.Report = c.progress.Report(registry.ImageReport{
-		Source: transports(src), Digest: res.Digest, Status: registry.StatusPushed,
+		Source: transports.ImageName(src), Digest: res.Digest, Status: registry.StatusPushed,
 		Destinations: c.pushed,
 	})
 	return res, nil
@@ -145,7 +146,7 @@ func (o *options) push(ctx context.Context, policy *signature.PolicyContext, nix
 	named := dest.DockerReference()
 	tagged, ok := named.(reference.NamedTagged)
 	if !ok {
-		return nil, fmt.Errorf("copying %s to %s: a nix: image is pushed to a tag, not to a digest", transports(nix), transports(dest))
+		return nil, fmt.Errorf("copying %s to %s: a nix: image is pushed to a tag, not to a digest", transports.ImageName(nix), transports.ImageName(dest))
 	}
 	dests := []string{tagged.String()}
 	for _, t := range o.additionalTags {
@@ -166,7 +167,7 @@ func (o *options) push(ctx context.Context, policy *signature.PolicyContext, nix
 			o.applyPlatform(sys)
 			b, err := chooseImage(bi, sys)
 			if err != nil {
-				return nil, fmt.Errorf("copying %s to %s: %w", transports(nix), transports(dest), err)
+				return nil, fmt.Errorf("copying %s to %s: %w", transports.ImageName(nix), transports.ImageName(dest), err)
 			}
 			in.Built = b
 		}
@@ -178,7 +179,7 @@ func (o *options) push(ctx context.Context, policy *signature.PolicyContext, nix
 		if errors.As(err, &ie) && ie.Images == 1 {
 			err = ie.First
 		}
-		return &Result{Report: rep}, fmt.Errorf("copying %s to %s: %w", transports(nix), transports(dest), err)
+		return &Result{Report: rep}, fmt.Errorf("copying %s to %s: %w", transports.ImageName(nix), transports.ImageName(dest), err)
 	}
 	if in.Index != nil {
 		return &Result{Manifest: in.Index.Manifest, Digest: in.Index.Digest, Report: rep}, nil
@@ -194,7 +195,7 @@ func allowed(ctx context.Context, policy *signature.PolicyContext, src types.Ima
 	}
 	defer s.Close()
 	if ok, err := policy.IsRunningImageAllowed(ctx, image.UnparsedInstance(s, nil)); !ok {
-		return fmt.Errorf("%s: rejected by the signature policy: %w", transports(src), err)
+		return fmt.Errorf("%s: rejected by the signature policy: %w", transports.ImageName(src), err)
 	}
 	return nil
 }
@@ -258,7 +259,7 @@ func (c *copier) copyAll(ctx context.Context, dest types.ImageReference) (*Resul
 // apply.
 func (c *copier) copyWithRetry(ctx context.Context, src types.ImageReference, srcSys *types.SystemContext, dest types.ImageReference) (*Result, error) {
 	var res *Result
-	err := c.cfg.Retrier(c.progress.Note).Do(ctx, "copying "+transports(src)+" to "+transports(dest), func(ctx context.Context, _ func()) error {
+	err := c.cfg.Retrier(c.progress.Note).Do(ctx, "copying "+transports.ImageName(src)+" to "+transports.ImageName(dest), func(ctx context.Context, _ func()) error {
 		var err error
 		res, err = c.copyOnce(ctx, src, srcSys, dest)
 		return err
@@ -266,7 +267,7 @@ func (c *copier) copyWithRetry(ctx context.Context, src types.ImageReference, sr
 	if err != nil {
 		return nil, err
 	}
-	c.pushed = append(c.pushed, registry.DestinationReport{Reference: transports(dest), Status: registry.StatusPushed})
+	c.pushed = append(c.pushed, registry.DestinationReport{Reference: transports.ImageName(dest), Status: registry.StatusPushed})
 	return res, nil
 }
 
@@ -301,11 +302,11 @@ func (c *copier) copyOnce(ctx context.Context, src types.ImageReference, srcSys 
 	man, err := copy.Image(ctx, policy, dest, src, copts)
 	events.close()
 	if err != nil {
-		return nil, fmt.Errorf("copying %s to %s: %w", transports(src), transports(dest), err)
+		return nil, fmt.Errorf("copying %s to %s: %w", transports.ImageName(src), transports.ImageName(dest), err)
 	}
 	d, err := manifest.Digest(man)
 	if err != nil {
-		return nil, fmt.Errorf("digest of the manifest written to %s: %w", transports(dest), err)
+		return nil, fmt.Errorf("digest of the manifest written to %s: %w", transports.ImageName(dest), err)
 	}
 	return &Result{Manifest: man, Digest: d}, nil
 }
@@ -366,11 +367,6 @@ func sideContext(cfg *registry.Config, ref types.ImageReference, daemonHost stri
 // isRegistry says whether ref is a docker:// reference.
 func isRegistry(ref types.ImageReference) bool {
 	return ref.Transport().Name() == docker.Transport.Name() && ref.DockerReference() != nil
-}
-
-// transports formats a reference the way users write it.
-func transports(ref types.ImageReference) string {
-	return ref.Transport().Name() + ":" + ref.StringWithinTransport()
 }
 
 // ErrSignIdentity says a signed copy goes to a destination that names no

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"go.podman.io/image/v5/transports"
 	"go.podman.io/image/v5/types"
 
 	"github.com/nixpush/nixpush/layers"
@@ -34,7 +35,7 @@ func checkDaemonSocket(ref types.ImageReference, sys *types.SystemContext) error
 	}
 	if _, err := os.Stat(socket); err != nil {
 		return fmt.Errorf("%s: no Docker daemon at unix://%s (%w); set --src-daemon-host/--dest-daemon-host or DOCKER_HOST",
-			transports(ref), socket, err)
+			transports.ImageName(ref), socket, err)
 	}
 	return nil
 }
@@ -64,7 +65,7 @@ func checkDaemonLayers(src, dest types.ImageReference) error {
 		for i, l := range img.Layers {
 			if l.Compression != nil && l.Compression.Algorithm == layers.Zstd {
 				return fmt.Errorf("copying %s to %s: layers[%d] (%s) is zstd-compressed, and the Docker daemon takes only uncompressed or gzip layers: %w; copy to docker-archive: (layers are decompressed there) and docker load it, or build the image with gzip",
-					transports(src), transports(dest), i, l.Digest, ErrCompression)
+					transports.ImageName(src), transports.ImageName(dest), i, l.Digest, ErrCompression)
 			}
 		}
 	}

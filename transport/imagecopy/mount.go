@@ -3,10 +3,9 @@ package imagecopy
 import (
 	"context"
 	"fmt"
-	"path"
-	"strings"
 
 	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/transports"
 	"go.podman.io/image/v5/types"
 	"golang.org/x/sync/errgroup"
 
@@ -25,19 +24,19 @@ import (
 // guess costs one request.
 func (c *copier) premount(ctx context.Context, src types.ImageReference, srcSys *types.SystemContext, dest types.ImageReference, repos []string) error {
 	if !isRegistry(dest) {
-		return fmt.Errorf("mount-from: only docker:// destinations mount blobs, not %s", transports(dest))
+		return fmt.Errorf("mount-from: only docker:// destinations mount blobs, not %s", transports.ImageName(dest))
 	}
 	domain := reference.Domain(dest.DockerReference())
 	img, err := src.NewImage(ctx, srcSys)
 	if err != nil {
-		return fmt.Errorf("mount-from: reading %s: %w", transports(src), err)
+		return fmt.Errorf("mount-from: reading %s: %w", transports.ImageName(src), err)
 	}
 	defer img.Close()
 	blobs := append(img.LayerInfos(), img.ConfigInfo())
 
 	var candidates []reference.Named
 	for _, r := range repos {
-		repo, err := mountRepo(domain, r)
+		repo, err := registry.MountRepo(domain, r)
 		if err != nil {
 			return err
 		}
@@ -49,7 +48,7 @@ func (c *copier) premount(ctx context.Context, src types.ImageReference, srcSys 
 	}
 	d, err := dest.NewImageDestination(ctx, c.destSys)
 	if err != nil {
-		return fmt.Errorf("mount-from: %s: %w", transports(dest), err)
+		return fmt.Errorf("mount-from: %s: %w", transports.ImageName(dest), err)
 	}
 	defer d.Close()
 	g, gctx := errgroup.WithContext(ctx)
@@ -63,21 +62,4 @@ func (c *copier) premount(ctx context.Context, src types.ImageReference, srcSys 
 		})
 	}
 	return g.Wait()
-}
-
-// mountRepo reads a --mount-from repository, which defaults to the
-// destination's registry.
-func mountRepo(domain, r string) (reference.Named, error) {
-	first, _, _ := strings.Cut(r, "/")
-	if !strings.ContainsAny(first, ".:") && first != "localhost" {
-		r = path.Join(domain, r)
-	}
-	named, err := reference.ParseNormalizedNamed(r)
-	if err != nil {
-		return nil, fmt.Errorf("mount-from %q: %w", r, err)
-	}
-	if reference.Domain(named) != domain {
-		return nil, fmt.Errorf("mount-from %q: not on the destination's registry %s; registries mount only their own blobs", r, domain)
-	}
-	return reference.TrimNamed(named), nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/transports"
 	"go.podman.io/image/v5/types"
 
 	"github.com/nixpush/nixpush/internal/redact"
@@ -25,7 +26,7 @@ func checkAdditionalTags(dest types.ImageReference, tags []string) error {
 		return nil
 	}
 	if !isRegistry(dest) {
-		return fmt.Errorf("additional tags: %w, not %s", errNoTags, transports(dest))
+		return fmt.Errorf("additional tags: %w, not %s", errNoTags, transports.ImageName(dest))
 	}
 	for _, t := range tags {
 		if _, err := additionalRef(dest.DockerReference(), t); err != nil {

@@ -28,17 +28,11 @@ import (
 	"github.com/nixpush/nixpush/layers/description"
 )
 
-// Annotations of the manifest descriptor in a pulled layout's index.json:
-// the repository it was pulled from ("registry.example.com/base") and the
-// digest it was pulled by (the manifest's, or the index's it was chosen
-// from). fromImage reads them.
-const (
-	AnnotationName   = description.AnnotationPulledName
-	AnnotationDigest = description.AnnotationPulledDigest
-)
+// fetchConcurrency is how many blobs are fetched at once.
+const fetchConcurrency = 4
 
-// maxJSON is the largest manifest or config read (containers/image reads
-// no bigger config either).
+// maxJSON is the largest config read (containers/image reads no bigger
+// manifest or config either).
 const maxJSON = 4 << 20
 
 // ErrPlatform is wrapped by the error for an image or index that has no
@@ -54,7 +48,6 @@ type options struct {
 	caCert            []byte
 	authFile          string
 	userAgent         string
-	concurrency       int
 }
 
 // WithPlatform chooses the manifest of os/arch/variant from an index
@@ -94,19 +87,8 @@ func WithUserAgent(ua string) Option {
 	return func(o *options) error { o.userAgent = ua; return nil }
 }
 
-// WithConcurrency fetches at most n blobs at once (default 4).
-func WithConcurrency(n int) Option {
-	return func(o *options) error {
-		if n < 1 {
-			return fmt.Errorf("concurrency: %d is not positive", n)
-		}
-		o.concurrency = n
-		return nil
-	}
-}
-
 func makeOptions(opts []Option) (options, error) {
-	o := options{os: "linux", arch: runtime.GOARCH, concurrency: 4}
+	o := options{os: "linux", arch: runtime.GOARCH}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return o, err
@@ -119,8 +101,9 @@ func makeOptions(opts []Option) (options, error) {
 // empty, is a directory for the CA certificate.
 //
 // Credentials are never sent without TLS verification, except to a
-// loopback registry: with WithTLSVerify(false), the auth files are not
-// read for any other host.
+// loopback registry: with WithTLSVerify(false), any other host gets
+// empty credentials, which containers/image uses instead of looking in
+// auth files or asking credential helpers.
 func (o options) system(certDir, host string) (*types.SystemContext, error) {
 	sys := &types.SystemContext{
 		OSChoice:                o.os,
@@ -132,11 +115,7 @@ func (o options) system(certDir, host string) (*types.SystemContext, error) {
 	if o.insecure {
 		sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
 		if !loopback.Host(host) {
-			none := filepath.Join(certDir, "no-auth.json")
-			if err := os.WriteFile(none, []byte("{}"), 0o600); err != nil {
-				return nil, err
-			}
-			sys.AuthFilePath, sys.LegacyFormatAuthFilePath = none, none
+			sys.DockerAuthConfig = &types.DockerAuthConfig{}
 		}
 	}
 	if len(o.caCert) > 0 {
@@ -233,6 +212,9 @@ func fetch(ctx context.Context, c reference.Canonical, dir string, o options) (*
 		if err != nil {
 			return nil, fmt.Errorf("index %s: %w %s: %w", c.Digest(), ErrPlatform, o.platform(), err)
 		}
+		if err := checkSHA256(d); err != nil {
+			return nil, fmt.Errorf("index %s: the manifest for %s: %w", c.Digest(), o.platform(), err)
+		}
 		if mb, mt, err = getManifest(ctx, src, &d, d); err != nil {
 			return nil, err
 		}
@@ -246,6 +228,9 @@ func fetch(ctx context.Context, c reference.Canonical, dir string, o options) (*
 		return nil, fmt.Errorf("manifest %s: media type %s is not supported (OCI or Docker schema 2 image manifests only)", mdigest, mt)
 	}
 	cfgInfo := m.ConfigInfo()
+	if err := checkSHA256(cfgInfo.Digest); err != nil {
+		return nil, fmt.Errorf("manifest %s: config: %w", mdigest, err)
+	}
 	cfg, err := readBlob(ctx, src, cfgInfo, "config")
 	if err != nil {
 		return nil, err
@@ -268,7 +253,7 @@ func fetch(ctx context.Context, c reference.Canonical, dir string, o options) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := writeLayout(ctx, src, dir, blobs, map[digest.Digest][]byte{mdigest: mb, cfgInfo.Digest: cfg}, index, o.concurrency); err != nil {
+	if err := writeLayout(ctx, src, dir, blobs, map[digest.Digest][]byte{mdigest: mb, cfgInfo.Digest: cfg}, index); err != nil {
 		return nil, err
 	}
 	return &Image{Name: c.Name(), Digest: c.Digest(), Manifest: mdigest, Platform: plat}, nil
@@ -292,9 +277,6 @@ func getManifest(ctx context.Context, src types.ImageSource, instance *digest.Di
 	mb, mt, err := src.GetManifest(ctx, instance)
 	if err != nil {
 		return nil, "", fmt.Errorf("fetching manifest %s: %w", want, err)
-	}
-	if len(mb) > maxJSON {
-		return nil, "", fmt.Errorf("manifest %s: %d bytes, more than %d", want, len(mb), maxJSON)
 	}
 	if got := want.Algorithm().FromBytes(mb); got != want {
 		return nil, "", fmt.Errorf("manifest %s: the registry served bytes that hash to %s", want, got)
@@ -343,11 +325,23 @@ func checkLayer(l types.BlobInfo) error {
 	if len(l.URLs) > 0 {
 		return fmt.Errorf("a foreign layer (it names URLs), which registries do not serve")
 	}
-	if l.Digest.Algorithm() != digest.SHA256 {
-		return fmt.Errorf("digest algorithm %s is not supported (sha256 only)", l.Digest.Algorithm())
+	if err := checkSHA256(l.Digest); err != nil {
+		return err
 	}
 	if l.Size <= 0 {
 		return fmt.Errorf("size %d is not positive", l.Size)
+	}
+	return nil
+}
+
+// checkSHA256 refuses a digest that is malformed or not sha256: the
+// layout keeps every blob under blobs/sha256, named by the digest.
+func checkSHA256(d digest.Digest) error {
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("digest %q: %w", d, err)
+	}
+	if d.Algorithm() != digest.SHA256 {
+		return fmt.Errorf("digest algorithm %s is not supported (sha256 only)", d.Algorithm())
 	}
 	return nil
 }
@@ -375,8 +369,8 @@ func indexJSON(c reference.Canonical, m digest.Digest, mt string, size int64, pl
 			Size:      size,
 			Platform:  &ocispec.Platform{OS: plat.OS, Architecture: plat.Architecture, Variant: plat.Variant},
 			Annotations: map[string]string{
-				AnnotationName:   c.Name(),
-				AnnotationDigest: c.Digest().String(),
+				description.AnnotationPulledName:   c.Name(),
+				description.AnnotationPulledDigest: c.Digest().String(),
 			},
 		}},
 	}
@@ -388,9 +382,9 @@ func indexJSON(c reference.Canonical, m digest.Digest, mt string, size int64, pl
 }
 
 // writeLayout writes the layout: blobs (those in have from memory, the
-// others fetched, concurrency at a time, each checked as it is written),
+// others fetched, fetchConcurrency at a time, each checked as it is written),
 // then index.json and oci-layout.
-func writeLayout(ctx context.Context, src types.ImageSource, dir string, blobs []types.BlobInfo, have map[digest.Digest][]byte, index []byte, concurrency int) error {
+func writeLayout(ctx context.Context, src types.ImageSource, dir string, blobs []types.BlobInfo, have map[digest.Digest][]byte, index []byte) error {
 	blobDir := filepath.Join(dir, "blobs", "sha256")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return fmt.Errorf("creating the layout: %w", err)
@@ -399,7 +393,7 @@ func writeLayout(ctx context.Context, src types.ImageSource, dir string, blobs [
 		return fmt.Errorf("creating the layout: %w", err)
 	}
 	eg, ctx := errgroup.WithContext(ctx)
-	eg.SetLimit(concurrency)
+	eg.SetLimit(fetchConcurrency)
 	seen := map[digest.Digest]bool{}
 	for _, b := range blobs {
 		if seen[b.Digest] {

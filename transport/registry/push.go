@@ -297,29 +297,57 @@ func mountRepos(names []string, dests []*imageDest) (map[string][]reference.Name
 	}
 	out := map[string][]reference.Named{}
 	for _, m := range names {
-		if m == "" {
-			return nil, errors.New("mount-from: empty repository name")
-		}
-		first, _, _ := strings.Cut(m, "/")
 		on := order
-		if strings.ContainsAny(first, ".:") || first == "localhost" {
-			if !hosts[first] {
+		if host, _, ok := registryPrefix(m); ok {
+			if !hosts[host] {
 				return nil, fmt.Errorf("mount-from %q: not on a destination's registry (%s); registries mount only their own blobs", redact.Reference(m), strings.Join(order, ", "))
 			}
-			on, m = []string{first}, strings.TrimPrefix(m, first+"/")
+			on = []string{host}
 		}
 		for _, host := range on {
-			named, err := reference.ParseNormalizedNamed(host + "/" + m)
+			named, err := MountRepo(host, m)
 			if err != nil {
-				return nil, fmt.Errorf("mount-from %q: %w", redact.Reference(m), err)
+				return nil, err
 			}
-			if _, ok := named.(reference.NamedTagged); ok {
-				return nil, fmt.Errorf("mount-from %q: a repository, without a tag", m)
-			}
-			out[host] = appendRepos(out[host], reference.TrimNamed(named))
+			out[host] = appendRepos(out[host], named)
 		}
 	}
 	return out, nil
+}
+
+// MountRepo reads a mount-from repository for the registry host: "REPO"
+// is on host, and "REGISTRY/REPO" must be (registries mount only their
+// own blobs); a tag is refused.
+func MountRepo(host, name string) (reference.Named, error) {
+	if name == "" {
+		return nil, errors.New("mount-from: empty repository name")
+	}
+	repo := name
+	if h, rest, ok := registryPrefix(name); ok {
+		if h != host {
+			return nil, fmt.Errorf("mount-from %q: not on the destination's registry %s; registries mount only their own blobs", redact.Reference(name), host)
+		}
+		repo = rest
+	}
+	named, err := reference.ParseNormalizedNamed(host + "/" + repo)
+	if err != nil {
+		return nil, fmt.Errorf("mount-from %q: %w", redact.Reference(name), err)
+	}
+	if _, ok := named.(reference.NamedTagged); ok {
+		return nil, fmt.Errorf("mount-from %q: a repository, without a tag", redact.Reference(name))
+	}
+	return reference.TrimNamed(named), nil
+}
+
+// registryPrefix splits "REGISTRY/REPO" when its first component names a
+// registry host (it has a dot or a colon, or is localhost), as docker
+// reads references.
+func registryPrefix(name string) (host, repo string, ok bool) {
+	first, rest, _ := strings.Cut(name, "/")
+	if strings.ContainsAny(first, ".:") || first == "localhost" {
+		return first, rest, true
+	}
+	return "", name, false
 }
 
 // appendRepos appends each of add not already in repos.

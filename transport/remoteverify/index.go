@@ -79,7 +79,7 @@ func compareIndex(ctx context.Context, f *fetched, bi *transport.BuiltIndex, res
 		if err := g.Digest.Validate(); err != nil {
 			return fmt.Errorf("%s: digest %q: %w", field, g.Digest, err)
 		}
-		man, mimeType, err := getManifest(ctx, f.src, &g.Digest)
+		man, mimeType, err := f.src.GetManifest(ctx, &g.Digest)
 		if err != nil {
 			return fmt.Errorf("reading %s@%s: %w", f.named.Name(), g.Digest, err)
 		}

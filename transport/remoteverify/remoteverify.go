@@ -66,10 +66,6 @@ func (r *Result) Err() error {
 	return fmt.Errorf("%s: %w (%d differences)", r.Reference, ErrDiffers, len(r.Differences))
 }
 
-// maxManifestSize bounds the manifest read from a registry
-// (containers/image's own limit applies too).
-const maxManifestSize = 4 << 20
-
 // Compare fetches the manifest ref (REGISTRY/REPO:TAG or @DIGEST) resolves
 // to and compares it with built's. opts say how the registry is reached,
 // as for registry.Push.
@@ -122,25 +118,12 @@ func fetch(ctx context.Context, ref string, opts []registry.Option) (*fetched, e
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", named, err)
 	}
-	got, mimeType, err := getManifest(ctx, src, nil)
+	got, mimeType, err := src.GetManifest(ctx, nil)
 	if err != nil {
 		src.Close()
 		return nil, fmt.Errorf("reading the manifest of %s: %w", named, err)
 	}
 	return &fetched{named: named, src: src, manifest: got, mimeType: mimeType}, nil
-}
-
-// getManifest reads a manifest of src (instance, of an index, when not
-// nil), at most maxManifestSize bytes.
-func getManifest(ctx context.Context, src types.ImageSource, instance *digest.Digest) ([]byte, string, error) {
-	got, mimeType, err := src.GetManifest(ctx, instance)
-	if err != nil {
-		return nil, "", err
-	}
-	if len(got) > maxManifestSize {
-		return nil, "", fmt.Errorf("%d bytes, over %d", len(got), maxManifestSize)
-	}
-	return got, mimeType, nil
 }
 
 // comparison compares one image's manifest with a registry's.
