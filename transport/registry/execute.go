@@ -43,7 +43,9 @@ func (r *run) execute(ctx context.Context) {
 		for _, id := range img.dests {
 			if id.err == nil {
 				wg.Go(func() {
-					if id.err = r.pushManifest(ctx, id); id.err == nil {
+					// An index's image gets its manifest, and only then
+					// its referrers, in pushIndexes (writeChild).
+					if id.err = r.pushManifest(ctx, id); id.err == nil && (!id.img.child || id.present) {
 						id.err = r.pushReferrers(ctx, id)
 					}
 				})

@@ -262,8 +262,10 @@ func (r *run) pushIndex(ctx context.Context, xd *indexDest) error {
 }
 
 // writeChild writes the manifest of cd's image by digest in cd's
-// repository, unless it is there, once for all the indexes that need it.
-// Its blobs are in place: pushManifest waited for them, or failed.
+// repository, unless it is there, once for all the indexes that need it,
+// then its referrers (its SBOM), which must not name a manifest that is
+// not there. Its blobs are in place: pushManifest waited for them, or
+// failed.
 func (r *run) writeChild(ctx context.Context, cd *imageDest) error {
 	if cd.err != nil {
 		return cd.err
@@ -293,6 +295,7 @@ func (r *run) writeChild(ctx context.Context, cd *imageDest) error {
 		if w.err == nil {
 			r.tally.count(ManifestWritten, 0)
 			r.progress.Note("pushed %s@%s", cd.repo.named.Name(), d)
+			w.err = r.pushReferrers(ctx, cd)
 		}
 	})
 	return w.err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,11 @@ type indexFixture struct {
 	apps    []layers.Path // amd64's, arm64's
 }
 
-func newIndexFixture(t *testing.T) *indexFixture {
+func newIndexFixture(t *testing.T) *indexFixture { return newIndexFixtureWith(t, false) }
+
+// newIndexFixtureWith makes the index fixture, each image with an SBOM
+// when sboms is set.
+func newIndexFixtureWith(t *testing.T, sboms bool) *indexFixture {
 	t.Helper()
 	f := &indexFixture{rootDir: t.TempDir()}
 	f.root = registry.WithLayerOptions(layers.WithRoot(f.rootDir))
@@ -45,6 +50,9 @@ func newIndexFixture(t *testing.T) *indexFixture {
 			{Paths: []layers.Path{app}},
 		}, layers.WithRoot(f.rootDir))
 		img.Architecture = arch
+		if sboms {
+			attachSBOM(t, f.rootDir, img, fmt.Sprintf("0000000000000000000000000000sss%d-image-%s.json-sbom", i, arch))
+		}
 		m, err := description.ManifestFor(fmt.Sprintf("/nix/store/0000000000000000000000000000fff%d-image-%s.json", i, arch), img)
 		if err != nil {
 			t.Fatal(err)
@@ -162,6 +170,46 @@ func TestIndexImageFails(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestIndexReferrersAfterManifests: an index's images get their SBOMs
+// (on docker-registry 2.8, the fallback tag sha256-<hex>) only once their
+// manifests are in the repository; when one image fails, no manifest is
+// written, and so no SBOM of the other either.
+func TestIndexReferrersAfterManifests(t *testing.T) {
+	reg := testenv.StartRegistry(t, testenv.WithImplementation(testenv.DockerRegistry))
+	f := newIndexFixtureWith(t, true)
+	mark := reg.Mark()
+	if _, err := f.push(t, []string{reg.Host + "/sboms:v1"}); err != nil {
+		t.Fatal(err)
+	}
+	qs := reg.Requests(mark)
+	for _, img := range f.built.Images {
+		d := img.ManifestDigest
+		manifest := slices.IndexFunc(qs, func(q testenv.Request) bool {
+			return q.IsManifestWrite() && strings.HasSuffix(q.Path, "/manifests/"+d.String())
+		})
+		fallback := slices.IndexFunc(qs, func(q testenv.Request) bool {
+			return q.IsManifestWrite() && strings.HasSuffix(q.Path, "/manifests/"+d.Algorithm().String()+"-"+d.Encoded())
+		})
+		if manifest < 0 || fallback < 0 || fallback < manifest {
+			t.Errorf("%s: manifest written at request %d, its SBOM's fallback tag at %d; want both, the manifest first", d, manifest, fallback)
+		}
+	}
+
+	f = newIndexFixtureWith(t, true)
+	if err := os.WriteFile(filepath.Join(f.rootDir, f.apps[1].Path, "app"), []byte("changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mark = reg.Mark()
+	if _, err := f.push(t, []string{reg.Host + "/sboms-fail:v1"}, registry.WithKeepGoing(true)); !errors.Is(err, registry.ErrIncomplete) {
+		t.Fatalf("err = %v, want ErrIncomplete", err)
+	}
+	for _, q := range reg.Requests(mark) {
+		if q.IsManifestWrite() {
+			t.Errorf("wrote %s although the arm64 image failed and no image of the index is written", q)
+		}
 	}
 }
 

@@ -30,6 +30,19 @@ func sbomImage(t *testing.T, root string) (*transport.Built, string) {
 	opts := []layers.Option{layers.WithRoot(root)}
 	app := fixturePath(t, root, "00000000000000000000000000000sbm-app-1.0", map[string]string{"bin/app": "app\n"})
 	img := transporttest.Describe(t, "app", ociConfig(), []transporttest.Layer{{Paths: []layers.Path{app}}}, opts...)
+	p := attachSBOM(t, root, img, "00000000000000000000000000000sbm-app.json-sbom")
+	built, err := transport.Build(img, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return built, p
+}
+
+// attachSBOM writes img's SBOM (layers/sbom) as the store path
+// /nix/store/name in the fixture store under root, as the builder does,
+// and records it in img. It returns the file.
+func attachSBOM(t *testing.T, root string, img *description.Image, name string) string {
+	t.Helper()
 	_, m, err := img.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +51,7 @@ func sbomImage(t *testing.T, root string) (*transport.Built, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := layers.StoreDir + "/00000000000000000000000000000sbm-app.json-sbom"
+	p := layers.StoreDir + "/" + name
 	if err := os.WriteFile(filepath.Join(root, p), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -47,11 +60,7 @@ func sbomImage(t *testing.T, root string) (*transport.Built, string) {
 	if err := img.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	built, err := transport.Build(img, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return built, filepath.Join(root, p)
+	return filepath.Join(root, p)
 }
 
 // getJSON GETs url from reg into v; it returns the status.

@@ -115,7 +115,14 @@ func (r *run) newReferrersReader(ctx context.Context, rp *repo) (*referrersReade
 		return nil, fmt.Errorf("registry %s: %w", host, err)
 	}
 	scope := reg.Repo(reference.Path(rp.named)).Scope(ggcrtransport.PullScope)
-	ua := ggcrtransport.NewUserAgent(base, r.o.userAgentString())
+	var rt http.RoundTripper = base
+	if !insecure {
+		// ggcr tries plain HTTP too for private-network and localhost
+		// addresses, and would go on with it if HTTPS failed to answer:
+		// with TLS verification on, nothing leaves without TLS.
+		rt = httpsOnly{base}
+	}
+	ua := ggcrtransport.NewUserAgent(rt, r.o.userAgentString())
 	newAuth := func(ctx context.Context) (http.RoundTripper, error) {
 		rt, err := ggcrtransport.NewWithContext(ctx, reg, auth, ua, []string{scope})
 		if err != nil {
@@ -145,6 +152,20 @@ func (r *run) newReferrersReader(ctx context.Context, rp *repo) (*referrersReade
 		base:  scheme + "://" + reg.RegistryStr() + "/v2/" + reference.Path(rp.named),
 	}, nil
 }
+
+// httpsOnly refuses every request that is not HTTPS.
+type httpsOnly struct{ next http.RoundTripper }
+
+func (h httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" {
+		return nil, fmt.Errorf("%s %s://%s: %w", req.Method, req.URL.Scheme, req.URL.Host, errPlainHTTP)
+	}
+	return h.next.RoundTrip(req)
+}
+
+// errPlainHTTP says a request was not sent because it would have gone
+// without TLS to a registry whose TLS is verified.
+var errPlainHTTP = errors.New("not sent: plain HTTP to a registry whose TLS is verified")
 
 // tlsConfig is containers/image's TLS configuration for host: the
 // certificates of --cert-dir, or of the first of its per-host directories
