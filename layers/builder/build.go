@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"runtime"
 
@@ -190,7 +189,12 @@ func planLayers(a *Attrs, g *closure.Graph, deps []string, from *base, o options
 		if err := layers.ValidateStorePath(name); err != nil {
 			return nil, fmt.Errorf("layers[%d]: %w", i, err)
 		}
-		lf, err := description.ReadLayerFile(filepath.Join(o.root, name))
+		// Read beneath the store directory, following no symlink.
+		b, err := layers.ReadStoreFile(name, description.MaxFileSize, o.layerOpts()...)
+		if err != nil {
+			return nil, fmt.Errorf("layers[%d]: reading layer file: %w", i, err)
+		}
+		lf, err := description.ParseLayerFile(name, b)
 		if err != nil {
 			return nil, fmt.Errorf("layers[%d]: %w", i, err)
 		}

@@ -3,6 +3,7 @@ package builder
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -196,6 +197,50 @@ func TestWriteConfig(t *testing.T) {
 	}
 	if !strings.Contains(string(b), app+"/bin/app") {
 		t.Errorf("config carrier does not name app:\n%s", b)
+	}
+}
+
+// TestLayerFileRefused: a layers entry that is a symlink to a good layer
+// file outside the store, or a layer file holding a blob layer, is
+// refused, naming it; neither is read through nor dropped.
+func TestLayerFileRefused(t *testing.T) {
+	ctx := context.Background()
+	root := fixtureStore(t)
+	good := filepath.Join(t.TempDir(), "layer.json")
+	if err := WriteLayerFile(ctx, attrsFile(t, "layer.attrs.json", good), WithRoot(root)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(good, filepath.Join(root, layerFile)); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "image.json")
+	err := WriteImage(ctx, attrsFile(t, "image.attrs.json", out, layerFile), WithRoot(root))
+	if !errors.Is(err, layers.ErrSymlink) || !strings.Contains(err.Error(), "layers[0]") {
+		t.Errorf("a layer file that is a symlink: %v, want layers[0] and ErrSymlink", err)
+	}
+
+	lf, err := description.ReadLayerFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := lf.Layers[0]
+	blob.Spec = layers.Spec{}
+	blob.Blob = &description.BlobRef{Path: app, File: "bin/app"}
+	lf.Layers = []description.Layer{blob}
+	lf.Version = description.NeededVersion(lf.Layers)
+	b, err := description.Marshal(lf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(root, layerFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, layerFile), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = WriteImage(ctx, attrsFile(t, "image.attrs.json", out, layerFile), WithRoot(root))
+	if err == nil || !strings.Contains(err.Error(), "layers[0].blob: a layer file holds only layers of store paths") {
+		t.Errorf("a layer file with a blob layer: %v", err)
 	}
 }
 

@@ -181,19 +181,24 @@ func checkNixDatabase(a *Attrs, g *closure.Graph, plan []layering.Layer) error {
 	if slices.Equal(registered, held) {
 		return nil
 	}
-	var missing, extra []string
-	for _, p := range held {
-		if !slices.Contains(registered, p) {
-			missing = append(missing, p)
-		}
-	}
-	for _, p := range registered {
-		if !slices.Contains(held, p) {
-			extra = append(extra, p)
-		}
-	}
+	missing, extra := without(held, registered), without(registered, held)
 	return fmt.Errorf("nixDatabase: %s does not register exactly the image's store paths (unregistered: %s; registered but not in the image: %s)",
 		a.NixDatabase, list(missing), list(extra))
+}
+
+// without returns the paths of a not in b.
+func without(a, b []string) []string {
+	in := make(map[string]bool, len(b))
+	for _, p := range b {
+		in[p] = true
+	}
+	var out []string
+	for _, p := range a {
+		if !in[p] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func list(ps []string) string {

@@ -21,7 +21,7 @@ import (
 type base struct {
 	from     string // the store path, for messages
 	layers   []description.Layer
-	platform ocispec.Platform
+	platform description.Platform
 	config   ocispec.ImageConfig
 	// history is the base's config history, when it has one that
 	// matches its layers (BaseHistory).
@@ -81,7 +81,7 @@ func readBase(from string, o options) (*base, error) {
 	return &base{
 		from:     from,
 		layers:   img.Layers,
-		platform: ocispec.Platform{OS: img.OS, Architecture: img.Architecture, Variant: img.Variant},
+		platform: img.Platform(),
 		config:   img.Config,
 		history:  img.BaseHistory,
 	}, nil
@@ -155,7 +155,7 @@ func readLayout(from string, o options) (*base, error) {
 		return nil, fmt.Errorf("config %s: rootfs.diff_ids has %d entries for %d layers", m.Config.Digest, len(cfg.RootFS.DiffIDs), len(m.Layers))
 	}
 	repo := md.Annotations[description.AnnotationPulledName]
-	b := &base{from: from, platform: cfg.Platform, config: cfg.Config}
+	b := &base{from: from, platform: description.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}, config: cfg.Config}
 	for i, l := range m.Layers {
 		file, err := blobFile(l.Digest)
 		if err != nil {
@@ -203,20 +203,12 @@ func (b *base) checkPlatform(img *description.Image) error {
 	p := b.platform
 	if p.OS != img.OS || p.Architecture != img.Architecture || (img.Variant != "" && p.Variant != "" && p.Variant != img.Variant) {
 		return fmt.Errorf("fromImage %s: the base image is %s, the image %s (pull the base for the image's platform, or set arch)",
-			b.from, platformName(p.OS, p.Architecture, p.Variant), platformName(img.OS, img.Architecture, img.Variant))
+			b.from, p, img.Platform())
 	}
 	if img.Variant == "" {
 		img.Variant = p.Variant
 	}
 	return nil
-}
-
-func platformName(os, arch, variant string) string {
-	s := os + "/" + arch
-	if variant != "" {
-		s += "/" + variant
-	}
-	return s
 }
 
 // mergeConfig starts from the base's config and applies the image's:
@@ -290,18 +282,29 @@ func mergeEnv(base, img []string) []string {
 	return out
 }
 
-// configKeys are the fields the image's config names.
+// configKeys are the fields the image's config names, as encoding/json
+// matches keys when it decodes the config (case-insensitively):
+// "entrypoint" sets Entrypoint.
 func configKeys(raw json.RawMessage) (map[string]bool, error) {
 	set := map[string]bool{}
 	if len(raw) == 0 || string(raw) == "null" {
 		return set, nil
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	var named struct {
+		User, Env, Entrypoint, Cmd, WorkingDir, StopSignal json.RawMessage
+		ExposedPorts, Volumes, Labels, ArgsEscaped         json.RawMessage
+	}
+	if err := json.Unmarshal(raw, &named); err != nil {
 		return nil, jsonfield.Prefix("config", err)
 	}
-	for k := range m {
-		set[k] = true
+	for k, v := range map[string]json.RawMessage{
+		"User": named.User, "Env": named.Env, "Entrypoint": named.Entrypoint, "Cmd": named.Cmd,
+		"WorkingDir": named.WorkingDir, "StopSignal": named.StopSignal, "ExposedPorts": named.ExposedPorts,
+		"Volumes": named.Volumes, "Labels": named.Labels, "ArgsEscaped": named.ArgsEscaped,
+	} {
+		if v != nil {
+			set[k] = true
+		}
 	}
 	return set, nil
 }

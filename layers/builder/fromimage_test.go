@@ -131,6 +131,8 @@ func TestMergeConfig(t *testing.T) {
 			ocispec.ImageConfig{Entrypoint: []string{"/app"}, User: "base", StopSignal: "SIGINT", ExposedPorts: base.ExposedPorts}},
 		{"empty list clears", `{"Entrypoint":[],"ExposedPorts":{},"User":""}`, ocispec.ImageConfig{Entrypoint: []string{}},
 			ocispec.ImageConfig{Entrypoint: []string{}, StopSignal: "SIGINT"}},
+		{"keys as encoding/json matches them", `{"entrypoint":["/app"],"user":""}`, ocispec.ImageConfig{Entrypoint: []string{"/app"}},
+			ocispec.ImageConfig{Entrypoint: []string{"/app"}, StopSignal: "SIGINT", ExposedPorts: base.ExposedPorts}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			set, err := configKeys(json.RawMessage(c.raw))

@@ -135,6 +135,13 @@ func ReadLayerFile(name string) (*LayerFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading layer file: %w", err)
 	}
+	return ParseLayerFile(name, b)
+}
+
+// ParseLayerFile decodes and validates the layer file name holds (b). A
+// layer file holds layers of store paths only: a blob layer (an image's
+// base) is refused, not dropped.
+func ParseLayerFile(name string, b []byte) (*LayerFile, error) {
 	var lf LayerFile
 	if err := decode(b, &lf); err != nil {
 		return nil, fmt.Errorf("layer file %s: %w", name, err)
@@ -148,6 +155,9 @@ func ReadLayerFile(name string) (*LayerFile, error) {
 	for i, l := range lf.Layers {
 		if err := l.Validate(); err != nil {
 			return nil, fmt.Errorf("layer file %s: layers[%d].%w", name, i, err)
+		}
+		if l.Blob != nil {
+			return nil, fmt.Errorf("layer file %s: layers[%d].blob: a layer file holds only layers of store paths (a base image is fromImage)", name, i)
 		}
 	}
 	return &lf, nil

@@ -18,10 +18,6 @@ import (
 	"github.com/nixpush/nixpush/layers/description"
 )
 
-// MediaType is the media type of the SPDX JSON document, as a blob and as
-// the artifact type of its referrer manifest.
-const MediaType = description.MediaTypeSPDX
-
 // Element identifiers and external reference names of the document.
 const (
 	imageID      = "Image"
