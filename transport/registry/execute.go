@@ -16,6 +16,7 @@ import (
 
 	"github.com/nixpush/nixpush/layers/description"
 	"github.com/nixpush/nixpush/transport/meter"
+	"github.com/opencontainers/go-digest"
 )
 
 // execute first asks each destination for the image's manifest (probe),
@@ -264,12 +265,7 @@ func (r *run) mount(ctx context.Context, b *blob, rp *repo, from []reference.Nam
 	if err != nil {
 		return false, false, 0, err
 	}
-	err = r.retry.Do(ctx, "mounting "+b.source().label+" in "+rp.named.Name(), func(ctx context.Context, touch func()) error {
-		if err := r.acquire(ctx); err != nil {
-			return err
-		}
-		defer r.release()
-		touch()
+	err = r.do(ctx, "mounting "+b.source().label+" in "+rp.named.Name(), func(ctx context.Context) error {
 		return r.withDest(ctx, rp, func(d types.ImageDestination) error {
 			ok, got, err := d.TryReusingBlob(ctx, info, cache, false)
 			there, mounted, size = ok && !reusedByMount(got), ok && reusedByMount(got), got.Size
@@ -352,6 +348,31 @@ func (r *run) uploadFrom(ctx context.Context, s blobSource, rp *repo) (sent bool
 // blobIsConfig says whether the blob of s is its image's config.
 func (r *run) blobIsConfig(s blobSource) bool { return s.info.Digest == s.img.built.ConfigDigest }
 
+// writeTags writes man (its digest want), the manifest (what: "manifest"
+// or "index") of source, as each of tags in rp. A tag that names it
+// already (current[i]) is left alone: a re-run writes nothing. note is
+// added to the progress line.
+func (r *run) writeTags(ctx context.Context, rp *repo, tags []reference.NamedTagged, current []digest.Digest, what, source string, want digest.Digest, man []byte, note string) error {
+	for i, tagged := range tags {
+		if current[i] == want {
+			r.tally.count(ManifestUnchanged, 0)
+			r.progress.Note("unchanged %s@%s", tagged, want)
+			continue
+		}
+		err := r.do(ctx, "writing the "+what+" of "+source+" as "+tagged.String(), func(ctx context.Context) error {
+			return r.putManifest(ctx, rp, tagged, man)
+		})
+		if err != nil {
+			err = fmt.Errorf("%s %s as %s: %w", what, want, tagged, err)
+			r.fail(err)
+			return err
+		}
+		r.tally.count(ManifestWritten, 0)
+		r.progress.Note("pushed %s@%s%s", tagged, want, note)
+	}
+	return nil
+}
+
 // pushManifest writes id's manifest under each of its tags once every
 // blob of the image is in place in the repository.
 func (r *run) pushManifest(ctx context.Context, id *imageDest) error {
@@ -360,30 +381,8 @@ func (r *run) pushManifest(ctx context.Context, id *imageDest) error {
 			return err
 		}
 	}
-	want := id.img.built.ManifestDigest
-	for i, tagged := range id.tags {
-		// A tag that already names this manifest is left alone: a re-run
-		// writes nothing.
-		if id.current[i] == want {
-			r.tally.count(ManifestUnchanged, 0)
-			r.progress.Note("unchanged %s@%s", tagged, want)
-			continue
-		}
-		err := r.retry.Do(ctx, "writing the manifest of "+id.img.source+" as "+tagged.String(), func(ctx context.Context, touch func()) error {
-			if err := r.acquire(ctx); err != nil {
-				return err
-			}
-			defer r.release()
-			touch()
-			return r.putManifest(ctx, id.repo, tagged, id.img.built.Manifest)
-		})
-		if err != nil {
-			err = fmt.Errorf("manifest %s as %s: %w", want, tagged, err)
-			r.fail(err)
-			return err
-		}
-		r.tally.count(ManifestWritten, 0)
-		r.progress.Note("pushed %s@%s", tagged, want)
+	if err := r.writeTags(ctx, id.repo, id.tags, id.current, "manifest", id.img.source, id.img.built.ManifestDigest, id.img.built.Manifest, ""); err != nil {
+		return err
 	}
 	if r.o.signer != nil {
 		for _, tagged := range id.tags {

@@ -11,7 +11,6 @@ import (
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/types"
 
-	"github.com/nixpush/nixpush/internal/redact"
 	"github.com/nixpush/nixpush/transport"
 )
 
@@ -36,15 +35,6 @@ type indexState struct {
 	// children are the images of indexes, by manifest digest: two indexes
 	// sharing an image share its child.
 	children map[digest.Digest]*image
-	// written settles the write by digest of a child's manifest in a
-	// repository, shared by the indexes that need it there.
-	writesMu sync.Mutex
-	writes   map[*imageDest]*childWrite
-}
-
-type childWrite struct {
-	once sync.Once
-	err  error
 }
 
 // index is one index of the run.
@@ -66,7 +56,7 @@ type indexDest struct {
 	present  bool
 	err      error
 	// signed are the tags signed by the run's key (WithSigner).
-	signed []string
+	signed map[string]bool
 }
 
 // planIndex adds the index in to the run: its images as children, and its
@@ -74,11 +64,9 @@ type indexDest struct {
 func (r *run) planIndex(in Image, tagOwner map[string]string) error {
 	if r.ix.children == nil {
 		r.ix.children = map[digest.Digest]*image{}
-		r.ix.writes = map[*imageDest]*childWrite{}
 	}
 	bi := in.Index
 	x := &index{source: in.Source, built: bi}
-	x.report = ImageReport{Source: in.Source, Digest: bi.Digest, Status: StatusPushed}
 	if len(in.Destinations) == 0 {
 		return fmt.Errorf("index %s: no destinations", in.Source)
 	}
@@ -100,7 +88,6 @@ func (r *run) planIndex(in Image, tagOwner map[string]string) error {
 		if img == nil {
 			src := fmt.Sprintf("%s manifests[%d] (%s)", in.Source, i, bi.Platform(i))
 			img = &image{source: src, built: built, labels: map[digest.Digest]string{}, child: true}
-			img.report = ImageReport{Source: src, Digest: built.ManifestDigest, Status: StatusPushed}
 			for _, b := range built.Blobs() {
 				img.blobs = append(img.blobs, types.BlobInfo{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType})
 				img.labels[b.Digest] = built.Name(b) + " of " + src
@@ -158,33 +145,7 @@ func (r *run) probeIndexes(ctx context.Context) {
 }
 
 func (r *run) probeIndex(ctx context.Context, xd *indexDest) {
-	want := xd.idx.built.Digest
-	xd.current = make([]digest.Digest, len(xd.tags))
-	errs := make([]error, len(xd.tags))
-	var wg sync.WaitGroup
-	for i, t := range xd.tags {
-		wg.Go(func() { xd.current[i], errs[i] = r.manifestDigest(ctx, t) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		xd.err = err
-		r.fail(err)
-		return
-	}
-	if slices.Contains(xd.current, want) {
-		xd.present = true
-		return
-	}
-	canonical, err := reference.WithDigest(xd.repo.named, want)
-	if err != nil {
-		return
-	}
-	var d digest.Digest
-	if d, xd.err = r.manifestDigest(ctx, canonical); xd.err != nil {
-		r.fail(xd.err)
-		return
-	}
-	xd.present = d == want
+	xd.current, xd.present, xd.err = r.probeTags(ctx, xd.repo, xd.tags, xd.idx.built.Digest)
 }
 
 // pushIndexes writes, for each index destination, its images' manifests
@@ -227,27 +188,8 @@ func (r *run) pushIndex(ctx context.Context, xd *indexDest) error {
 			return err
 		}
 	}
-	for i, tagged := range xd.tags {
-		if xd.current[i] == x.built.Digest {
-			r.tally.count(ManifestUnchanged, 0)
-			r.progress.Note("unchanged %s@%s", tagged, x.built.Digest)
-			continue
-		}
-		err := r.retry.Do(ctx, "writing the index "+x.source+" as "+tagged.String(), func(ctx context.Context, touch func()) error {
-			if err := r.acquire(ctx); err != nil {
-				return err
-			}
-			defer r.release()
-			touch()
-			return r.putManifest(ctx, xd.repo, tagged, x.built.Manifest)
-		})
-		if err != nil {
-			err = fmt.Errorf("index %s as %s: %w", x.built.Digest, tagged, err)
-			r.fail(err)
-			return err
-		}
-		r.tally.count(ManifestWritten, 0)
-		r.progress.Note("pushed %s@%s (index of %d)", tagged, x.built.Digest, len(x.children))
+	if err := r.writeTags(ctx, xd.repo, xd.tags, xd.current, "index", x.source, x.built.Digest, x.built.Manifest, fmt.Sprintf(" (index of %d)", len(x.children))); err != nil {
+		return err
 	}
 	if r.o.signer != nil {
 		src := transport.NewReferenceFromBuiltIndex(x.source, x.built)
@@ -255,7 +197,10 @@ func (r *run) pushIndex(ctx context.Context, xd *indexDest) error {
 			if err := r.signAs(ctx, src, x.built.Digest, tagged); err != nil {
 				return err
 			}
-			xd.signed = append(xd.signed, tagged.String())
+			if xd.signed == nil {
+				xd.signed = map[string]bool{}
+			}
+			xd.signed[tagged.String()] = true
 		}
 	}
 	return nil
@@ -267,38 +212,23 @@ func (r *run) pushIndex(ctx context.Context, xd *indexDest) error {
 // not there. Its blobs are in place: pushManifest waited for them, or
 // failed.
 func (r *run) writeChild(ctx context.Context, cd *imageDest) error {
-	if cd.err != nil {
-		return cd.err
-	}
 	if cd.present {
 		return nil
 	}
-	r.ix.writesMu.Lock()
-	w := r.ix.writes[cd]
-	if w == nil {
-		w = &childWrite{}
-		r.ix.writes[cd] = w
-	}
-	r.ix.writesMu.Unlock()
-	w.once.Do(func() {
+	return cd.written.do(func() error {
 		man, d := cd.img.built.Manifest, cd.img.built.ManifestDigest
-		w.err = r.retry.Do(ctx, "writing the manifest of "+cd.img.source+" in "+cd.repo.named.Name(), func(ctx context.Context, touch func()) error {
-			if err := r.acquire(ctx); err != nil {
-				return err
-			}
-			defer r.release()
-			touch()
+		err := r.do(ctx, "writing the manifest of "+cd.img.source+" in "+cd.repo.named.Name(), func(ctx context.Context) error {
 			return r.withDest(ctx, cd.repo, func(dest types.ImageDestination) error {
 				return dest.PutManifest(ctx, man, &d)
 			})
 		})
-		if w.err == nil {
-			r.tally.count(ManifestWritten, 0)
-			r.progress.Note("pushed %s@%s", cd.repo.named.Name(), d)
-			w.err = r.pushReferrers(ctx, cd)
+		if err != nil {
+			return err
 		}
+		r.tally.count(ManifestWritten, 0)
+		r.progress.Note("pushed %s@%s", cd.repo.named.Name(), d)
+		return r.pushReferrers(ctx, cd)
 	})
-	return w.err
 }
 
 // reportIndexes adds each index to rep: its digest, destinations and the
@@ -306,36 +236,19 @@ func (r *run) writeChild(ctx context.Context, cd *imageDest) error {
 // far; the result is that, or the first index failure.
 func (r *run) reportIndexes(ctx context.Context, rep *Report, first error) error {
 	for _, x := range r.ix.indexes {
-		ir := x.report
+		ir := ImageReport{Source: x.source, Digest: x.built.Digest, Status: StatusPushed}
 		for i, img := range x.children {
 			ir.Platforms = append(ir.Platforms, PlatformReport{
 				Platform: x.built.Platform(i).String(), Digest: img.built.ManifestDigest, Image: x.built.Index.Manifests[i].Image,
 			})
 		}
 		for _, xd := range x.dests {
-			status, msg := StatusPushed, ""
-			if xd.err != nil {
-				status, msg = StatusFailed, redact.String(xd.err.Error())
-				if errors.Is(xd.err, context.Canceled) && ctx.Err() == nil {
-					status, msg = StatusCanceled, "stopped after another image failed (see --keep-going)"
-				}
-				if ir.Status != StatusFailed {
-					ir.Status, ir.Error = status, msg
-				}
-				if status == StatusFailed && first == nil {
-					first = fmt.Errorf("index %s to %s: %w", x.source, xd.repo.named.Name(), xd.err)
-				}
+			if xd.err != nil && ir.add(ctx, xd.err) && first == nil {
+				first = fmt.Errorf("index %s to %s: %w", x.source, xd.repo.named.Name(), xd.err)
 			}
-			for _, t := range xd.tags {
-				ir.Destinations = append(ir.Destinations, DestinationReport{Reference: t.String(), Status: status, Error: msg,
-					Signed: slices.Contains(xd.signed, t.String())})
-			}
+			ir.addTags(ctx, xd.err, xd.tags, xd.signed)
 		}
-		rep.Totals.Images++
-		if ir.Status != StatusPushed {
-			rep.Totals.Failed++
-		}
-		rep.Images = append(rep.Images, ir)
+		rep.add(ir)
 	}
 	return first
 }

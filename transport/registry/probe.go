@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -27,35 +28,36 @@ import (
 // that a push would create.) Only a TLS certificate that fails
 // verification fails id at once, as the push would meet it too.
 func (r *run) probe(ctx context.Context, id *imageDest) {
-	want := id.img.built.ManifestDigest
-	id.current = make([]digest.Digest, len(id.tags))
-	errs := make([]error, len(id.tags))
+	id.current, id.present, id.err = r.probeTags(ctx, id.repo, id.tags, id.img.built.ManifestDigest)
+}
+
+// probeTags asks which manifest each of tags in rp names (current) and,
+// when none names want, whether rp holds want by digest (present).
+func (r *run) probeTags(ctx context.Context, rp *repo, tags []reference.NamedTagged, want digest.Digest) (current []digest.Digest, present bool, err error) {
+	current = make([]digest.Digest, len(tags))
+	errs := make([]error, len(tags))
 	var wg sync.WaitGroup
-	for i, t := range id.tags {
-		wg.Go(func() { id.current[i], errs[i] = r.manifestDigest(ctx, t) })
+	for i, t := range tags {
+		wg.Go(func() { current[i], errs[i] = r.manifestDigest(ctx, t) })
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			id.err = err
-			r.fail(err)
-			return
-		}
+	if err := errors.Join(errs...); err != nil {
+		r.fail(err)
+		return current, false, err
 	}
-	if slices.Contains(id.current, want) {
-		id.present = true
-		return
+	if slices.Contains(current, want) {
+		return current, true, nil
 	}
-	canonical, err := reference.WithDigest(id.repo.named, want)
+	canonical, err := reference.WithDigest(rp.named, want)
 	if err != nil {
-		return
+		return current, false, nil
 	}
-	var d digest.Digest
-	if d, id.err = r.manifestDigest(ctx, canonical); id.err != nil {
-		r.fail(id.err)
-		return
+	d, err := r.manifestDigest(ctx, canonical)
+	if err != nil {
+		r.fail(err)
+		return current, false, err
 	}
-	id.present = d == want
+	return current, d == want, nil
 }
 
 // manifestDigest asks the registry which manifest ref names (HEAD), as a

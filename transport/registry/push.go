@@ -93,7 +93,7 @@ type run struct {
 	blobSeq []*blob
 	futures map[futureKey]*future
 	ix      indexState // indexes and their images (index.go)
-	// refBlobs are the referrers' blobs (futureKey → *blobOnce), each
+	// refBlobs are the referrers' blobs (futureKey → *onceErr), each
 	// uploaded once per repository however many referrers share it (the
 	// empty config of every SBOM's artifact manifest).
 	refBlobs sync.Map
@@ -111,7 +111,6 @@ type image struct {
 	// registry host (Image.MountFrom).
 	mountFrom map[string][]reference.Named
 	dests     []*imageDest
-	report    ImageReport
 	// child says it is an image of an index: its destinations have no
 	// tags, and the index reports it (index.go).
 	child bool
@@ -149,6 +148,20 @@ type imageDest struct {
 	present bool
 	// signed are the tags signed by the run's key (WithSigner).
 	signed map[string]bool
+	// written is the write of an index's image's manifest by digest
+	// (writeChild), shared by the indexes that need it here.
+	written onceErr
+}
+
+// onceErr is work done once, its error shared by all who wait for it.
+type onceErr struct {
+	once sync.Once
+	err  error
+}
+
+func (o *onceErr) do(f func() error) error {
+	o.once.Do(func() { o.err = f() })
+	return o.err
 }
 
 // repo is a destination repository.
@@ -163,6 +176,11 @@ type repo struct {
 	// end: containers/image remembers a failed ping (GET /v2/) for the
 	// life of a client, so the next try gets a new one.
 	stale []types.ImageDestination
+	// referrers is its referrers reader (referrersReader), made once.
+	referrers struct {
+		onceErr
+		rr *referrersReader
+	}
 }
 
 type blobKey struct {
@@ -236,7 +254,6 @@ func (r *run) plan(images []Image) error {
 			continue
 		}
 		img := &image{source: in.Source, built: built, labels: map[digest.Digest]string{}}
-		img.report = ImageReport{Source: in.Source, Digest: built.ManifestDigest, Status: StatusPushed}
 		for _, b := range built.Blobs() {
 			img.blobs = append(img.blobs, types.BlobInfo{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType})
 			img.labels[b.Digest] = built.Name(b) + " of " + in.Source
@@ -253,7 +270,6 @@ func (r *run) plan(images []Image) error {
 				img.dests = append(img.dests, id)
 			}
 			id.tags = append(id.tags, tagged)
-			img.report.Destinations = append(img.report.Destinations, DestinationReport{Reference: tagged.String(), Status: StatusPushed})
 		})
 		if err != nil {
 			return err
@@ -390,6 +406,47 @@ func (r *run) acquire(ctx context.Context) error {
 
 func (r *run) release() { <-r.sem }
 
+// outcome is the status of a destination whose push ended with err, and
+// the message the report gives it.
+func outcome(ctx context.Context, err error) (string, string) {
+	switch {
+	case err == nil:
+		return StatusPushed, ""
+	case errors.Is(err, context.Canceled) && ctx.Err() == nil:
+		return StatusCanceled, "stopped after another image failed (see --keep-going)"
+	default:
+		return StatusFailed, redact.String(err.Error())
+	}
+}
+
+// add records a destination's failure err in ir, unless ir holds a
+// failure already; it says whether err is a failure (not a stop).
+func (ir *ImageReport) add(ctx context.Context, err error) bool {
+	status, msg := outcome(ctx, err)
+	if ir.Status != StatusFailed {
+		ir.Status, ir.Error = status, msg
+	}
+	return status == StatusFailed
+}
+
+// addTags reports each of tags with the outcome of err; signed are the
+// tags signed.
+func (ir *ImageReport) addTags(ctx context.Context, err error, tags []reference.NamedTagged, signed map[string]bool) {
+	status, msg := outcome(ctx, err)
+	for _, t := range tags {
+		ir.Destinations = append(ir.Destinations, DestinationReport{Reference: t.String(), Status: status, Error: msg, Signed: signed[t.String()]})
+	}
+}
+
+// add adds ir to rep and to its totals.
+func (rep *Report) add(ir ImageReport) {
+	rep.Totals.Images++
+	if ir.Status != StatusPushed {
+		rep.Totals.Failed++
+	}
+	rep.Images = append(rep.Images, ir)
+}
+
 // report fills in each image's outcome and the totals.
 func (r *run) report(ctx context.Context) (*Report, error) {
 	rep := &Report{Totals: r.tally.snapshot(), Seconds: time.Since(r.tally.start).Seconds()}
@@ -398,31 +455,14 @@ func (r *run) report(ctx context.Context) (*Report, error) {
 		if img.child {
 			continue // in its index's report
 		}
-		ir := img.report
-		ir.Destinations = nil
+		ir := ImageReport{Source: img.source, Digest: img.built.ManifestDigest, Status: StatusPushed}
 		for _, id := range img.dests {
-			status, msg := StatusPushed, ""
-			if id.err != nil {
-				status, msg = StatusFailed, redact.String(id.err.Error())
-				if errors.Is(id.err, context.Canceled) && ctx.Err() == nil {
-					status, msg = StatusCanceled, "stopped after another image failed (see --keep-going)"
-				}
-				if ir.Status != StatusFailed {
-					ir.Status, ir.Error = status, msg
-				}
-				if status == StatusFailed && first == nil {
-					first = fmt.Errorf("image %s to %s: %w", img.source, id.repo.named.Name(), id.err)
-				}
+			if id.err != nil && ir.add(ctx, id.err) && first == nil {
+				first = fmt.Errorf("image %s to %s: %w", img.source, id.repo.named.Name(), id.err)
 			}
-			for _, t := range id.tags {
-				ir.Destinations = append(ir.Destinations, DestinationReport{Reference: t.String(), Status: status, Error: msg, Signed: id.signed[t.String()]})
-			}
+			ir.addTags(ctx, id.err, id.tags, id.signed)
 		}
-		rep.Totals.Images++
-		if ir.Status != StatusPushed {
-			rep.Totals.Failed++
-		}
-		rep.Images = append(rep.Images, ir)
+		rep.add(ir)
 	}
 	first = r.reportIndexes(ctx, rep, first)
 	if ctx.Err() != nil && first == nil {

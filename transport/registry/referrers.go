@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -38,12 +37,7 @@ func (r *run) pushReferrers(ctx context.Context, id *imageDest) error {
 		return err
 	}
 	subject := id.img.built.ManifestDigest
-	var rr *referrersReader
-	err = r.do(ctx, "reaching "+id.repo.named.Name()+" for the referrers of "+subject.String(), func(ctx context.Context) error {
-		var err error
-		rr, err = r.newReferrersReader(ctx, id.repo)
-		return err
-	})
+	rr, err := r.referrersReader(ctx, id.repo)
 	for _, ref := range refs {
 		if err == nil {
 			err = r.attach(ctx, id, rr, ref)
@@ -75,12 +69,8 @@ func (r *run) attach(ctx context.Context, id *imageDest, rr *referrersReader, re
 		return nil
 	}
 	for i, bd := range ref.Blobs {
-		data, err := ref.Blob(bd.Digest)
-		if err != nil {
-			return err
-		}
 		info := types.BlobInfo{Digest: bd.Digest, Size: bd.Size, MediaType: bd.MediaType}
-		if err := r.referrerBlob(ctx, rp, info, data, i == 0, ref.Label); err != nil {
+		if err := r.referrerBlob(ctx, rp, info, func() ([]byte, error) { return ref.Blob(bd.Digest) }, i == 0, ref.Label); err != nil {
 			return err
 		}
 	}
@@ -119,27 +109,24 @@ func (r *run) attach(ctx context.Context, id *imageDest, rr *referrersReader, re
 	return nil
 }
 
-// blobOnce is the upload of one referrer blob to one repository.
-type blobOnce struct {
-	once sync.Once
-	err  error
-}
-
 // referrerBlob uploads a referrer's blob (the first, isConfig, is its
 // config) to rp, once in the run: referrers sharing it wait for that
-// upload and share its outcome.
-func (r *run) referrerBlob(ctx context.Context, rp *repo, info types.BlobInfo, data []byte, isConfig bool, label string) error {
-	v, _ := r.refBlobs.LoadOrStore(futureKey{info.Digest, rp.named.Name()}, &blobOnce{})
-	o := v.(*blobOnce)
-	o.once.Do(func() {
-		o.err = r.do(ctx, "uploading the "+label+" blob "+info.Digest.String()+" to "+rp.named.Name(), func(ctx context.Context) error {
+// upload and share its outcome. The blob's bytes are read (load) only
+// for that upload.
+func (r *run) referrerBlob(ctx context.Context, rp *repo, info types.BlobInfo, load func() ([]byte, error), isConfig bool, label string) error {
+	v, _ := r.refBlobs.LoadOrStore(futureKey{info.Digest, rp.named.Name()}, &onceErr{})
+	return v.(*onceErr).do(func() error {
+		data, err := load()
+		if err != nil {
+			return err
+		}
+		return r.do(ctx, "uploading the "+label+" blob "+info.Digest.String()+" to "+rp.named.Name(), func(ctx context.Context) error {
 			return r.withDest(ctx, rp, func(d types.ImageDestination) error {
 				_, err := d.PutBlob(ctx, bytes.NewReader(data), info, memory.New(), isConfig)
 				return err
 			})
 		})
 	})
-	return o.err
 }
 
 // withReferrer returns the fallback index idx with d added, unless it
@@ -158,6 +145,20 @@ func withReferrer(idx ocispec.Index, d ocispec.Descriptor) (b []byte, changed bo
 		return nil, false, fmt.Errorf("encoding the referrers index: %w", err)
 	}
 	return b, true, nil
+}
+
+// referrersReader is the reader of rp's referrers, made once in the run
+// (credentials looked up, TLS set up, the registry pinged) for all the
+// images pushed to rp.
+func (r *run) referrersReader(ctx context.Context, rp *repo) (*referrersReader, error) {
+	err := rp.referrers.do(func() error {
+		return r.do(ctx, "reaching "+rp.named.Name()+" for referrers", func(ctx context.Context) error {
+			var err error
+			rp.referrers.rr, err = r.newReferrersReader(ctx, rp)
+			return err
+		})
+	})
+	return rp.referrers.rr, err
 }
 
 // do runs op with retries, each try holding a slot of the run's pool.

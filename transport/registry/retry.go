@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/docker/distribution/registry/api/errcode"
-	// Registers the distribution API's error codes (NAME_UNKNOWN,
-	// DIGEST_INVALID, …), so that registries' errors decode to them
-	// instead of UNKNOWN.
-	_ "github.com/docker/distribution/registry/api/v2"
+	// Its error codes (NAME_UNKNOWN, DIGEST_INVALID, …), registered when
+	// imported, so that registries' errors decode to them instead of
+	// UNKNOWN.
+	v2 "github.com/docker/distribution/registry/api/v2"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/signature"
 
@@ -85,11 +85,11 @@ func Permanent(err error) error {
 			return ErrUnauthorized
 		case errcode.ErrorCodeDenied:
 			return ErrDenied
-		case codeNameUnknown:
+		case v2.ErrorCodeNameUnknown:
 			return ErrRepositoryUnknown
-		case codeDigestInvalid, codeSizeInvalid:
+		case v2.ErrorCodeDigestInvalid, v2.ErrorCodeSizeInvalid:
 			return ErrDigestMismatch
-		case codeNameInvalid, codeManifestInvalid, codeManifestBlobUnknown, codeUnsupported:
+		case v2.ErrorCodeNameInvalid, v2.ErrorCodeManifestInvalid, v2.ErrorCodeManifestBlobUnknown, errcode.ErrorCodeUnsupported:
 			return err
 		}
 	}
@@ -125,18 +125,6 @@ func statusReason(code int) error {
 	}
 	return nil
 }
-
-var (
-	codeNameUnknown         = errcode.ErrorCode(lookupCode("NAME_UNKNOWN"))
-	codeNameInvalid         = errcode.ErrorCode(lookupCode("NAME_INVALID"))
-	codeDigestInvalid       = errcode.ErrorCode(lookupCode("DIGEST_INVALID"))
-	codeSizeInvalid         = errcode.ErrorCode(lookupCode("SIZE_INVALID"))
-	codeManifestInvalid     = errcode.ErrorCode(lookupCode("MANIFEST_INVALID"))
-	codeManifestBlobUnknown = errcode.ErrorCode(lookupCode("MANIFEST_BLOB_UNKNOWN"))
-	codeUnsupported         = errcode.ErrorCode(lookupCode("UNSUPPORTED"))
-)
-
-func lookupCode(name string) errcode.ErrorCode { return errcode.ParseErrorCode(name) }
 
 // errorCodes lists the registry error codes in err.
 func errorCodes(err error) []errcode.ErrorCode {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	v2 "github.com/docker/distribution/registry/api/v2"
+
 	"github.com/docker/distribution/registry/api/errcode"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/signature"
@@ -36,15 +38,15 @@ func TestPermanent(t *testing.T) {
 		{"429 sentinel", docker.ErrTooManyRequests, nil},
 		{"408 without a registry body", fmt.Errorf("x: %w", &statusErr{408}), nil},
 		{"unknown code", errcode.Errors{errcode.ErrorCodeUnknown.WithMessage("?")}, nil},
-		{"upload session lost", errcode.Errors{errcode.ErrorCode(lookupCode("BLOB_UPLOAD_UNKNOWN")).WithMessage("x")}, nil},
+		{"upload session lost", errcode.Errors{v2.ErrorCodeBlobUploadUnknown.WithMessage("x")}, nil},
 		{"bad credentials", docker.ErrUnauthorizedForCredentials{Err: errors.New("401")}, ErrUnauthorized},
 		{"401 code", errcode.Errors{errcode.ErrorCodeUnauthorized.WithMessage("authentication required")}, ErrUnauthorized},
 		{"401 status", docker.UnexpectedHTTPStatusError{StatusCode: 401}, ErrUnauthorized},
 		{"403 code", fmt.Errorf("x: %w", errcode.Errors{errcode.ErrorCodeDenied.WithMessage("denied")}), ErrDenied},
 		{"403 without a registry body", fmt.Errorf("x: %w", &statusErr{403}), ErrDenied},
 		{"404 without a registry body", errors.Join(io.EOF, &statusErr{404}), errors.New("HTTP 404")},
-		{"missing repository", errcode.Errors{codeNameUnknown.WithMessage("repository name not known to registry")}, ErrRepositoryUnknown},
-		{"digest invalid", errcode.Errors{codeDigestInvalid.WithMessage("digest did not match")}, ErrDigestMismatch},
+		{"missing repository", errcode.Errors{v2.ErrorCodeNameUnknown.WithMessage("repository name not known to registry")}, ErrRepositoryUnknown},
+		{"digest invalid", errcode.Errors{v2.ErrorCodeDigestInvalid.WithMessage("digest did not match")}, ErrDigestMismatch},
 		{"our digest check", fmt.Errorf("%w: stored as x", ErrDigestMismatch), ErrDigestMismatch},
 		{"unknown authority", fmt.Errorf("ping: %w", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), ErrCertificate},
 		{"wrong host name", fmt.Errorf("ping: %w", x509.HostnameError{Host: "x"}), ErrCertificate},
@@ -66,7 +68,7 @@ func TestPermanent(t *testing.T) {
 	if Permanent(le) == nil {
 		t.Errorf("a layer mismatch is retried")
 	}
-	if codeNameUnknown == errcode.ErrorCodeUnknown || codeDigestInvalid == errcode.ErrorCodeUnknown {
+	if v2.ErrorCodeNameUnknown == errcode.ErrorCodeUnknown || v2.ErrorCodeDigestInvalid == errcode.ErrorCodeUnknown {
 		t.Errorf("distribution's error codes are not registered")
 	}
 }

@@ -52,7 +52,6 @@ const registriesDConfig = "default-docker:\n  use-sigstore-attachments: true\n"
 // NewSigstoreSigner before anything is pushed (that is when the key and
 // passphrase are checked) and Close it when done.
 type Signer struct {
-	keyFile   string
 	signer    *signer.Signer
 	publicKey []byte // PEM
 	// dir holds the registries.d that turns sigstore attachments on
@@ -92,7 +91,7 @@ func NewSigstoreSigner(keyFile string, passphrase []byte) (*Signer, error) {
 		}
 		return nil, fmt.Errorf("preparing to sign: %w", err)
 	}
-	return &Signer{keyFile: keyFile, signer: sg, publicKey: pub, dir: dir}, nil
+	return &Signer{signer: sg, publicKey: pub, dir: dir}, nil
 }
 
 // publicKeyOf decrypts the private key in keyFile, only to learn its
