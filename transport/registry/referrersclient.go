@@ -197,10 +197,16 @@ func FallbackTag(d digest.Digest) string {
 }
 
 // list returns the referrers of subject: from the referrers API where the
-// registry has it, else from the fallback tag.
+// registry has it, else from the fallback tag. A registry answering the
+// referrers endpoint with 404, 400, 406 or something not an index has no
+// referrers API.
 func (rr *referrersReader) list(ctx context.Context, subject digest.Digest) (referrersList, error) {
 	idx, found, err := rr.getIndex(ctx, rr.base+"/referrers/"+subject.String())
+	var se *statusError
 	switch {
+	case errors.Is(err, errNotIndex), errors.As(err, &se) && (se.StatusCode == http.StatusBadRequest || se.StatusCode == http.StatusNotAcceptable):
+		// No referrers API: what else answers there (as ggcr's
+		// remote.Referrers reads it).
 	case err != nil:
 		return referrersList{}, err
 	case found:
