@@ -205,10 +205,8 @@ func (b *Built) CheckStoredSize(d digest.Digest, stored int64) error {
 		}
 		return nil
 	}
-	for i, l := range b.Image.Layers {
-		if l.Digest == d && l.Size != stored {
-			return &SizeError{Index: i, Digest: d, Described: l.Size, Stored: stored}
-		}
+	if i, ok := b.layers[d]; ok && b.Image.Layers[i].Size != stored {
+		return &SizeError{Index: i, Digest: d, Described: b.Image.Layers[i].Size, Stored: stored}
 	}
 	return nil
 }

@@ -164,13 +164,18 @@ func (info *Info) WriteText(w io.Writer) error {
 	if _, err = fmt.Fprintf(w, "\nConfig:\n  %s\n", strings.TrimSpace(string(rc))); err != nil {
 		return err
 	}
-	if len(info.Annotations) > 0 {
+	writeAnnotations(w, info.Annotations)
+	return nil
+}
+
+// writeAnnotations writes "Annotations:" and each annotation, sorted.
+func writeAnnotations(w io.Writer, annotations map[string]string) {
+	if len(annotations) > 0 {
 		fmt.Fprintf(w, "\nAnnotations:\n")
-		for _, k := range slices.Sorted(maps.Keys(info.Annotations)) {
-			fmt.Fprintf(w, "  %s=%s\n", k, info.Annotations[k])
+		for _, k := range slices.Sorted(maps.Keys(annotations)) {
+			fmt.Fprintf(w, "  %s=%s\n", k, annotations[k])
 		}
 	}
-	return nil
 }
 
 // writeJSON writes v as indented JSON.

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"text/tabwriter"
 
 	"github.com/opencontainers/go-digest"
@@ -64,11 +62,6 @@ func (info *IndexInfo) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "\n  %-16s %s  %d layers, %d bytes\n", m.Platform, m.ManifestDigest, len(m.Layers), m.Size)
 		fmt.Fprintf(w, "  %-16s %s\n", "", m.Image)
 	}
-	if len(info.Annotations) > 0 {
-		fmt.Fprintf(w, "\nAnnotations:\n")
-		for _, k := range slices.Sorted(maps.Keys(info.Annotations)) {
-			fmt.Fprintf(w, "  %s=%s\n", k, info.Annotations[k])
-		}
-	}
+	writeAnnotations(w, info.Annotations)
 	return nil
 }

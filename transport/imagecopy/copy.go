@@ -311,20 +311,23 @@ func (c *copier) copyOnce(ctx context.Context, src types.ImageReference, srcSys 
 	return &Result{Manifest: man, Digest: d}, nil
 }
 
+// dockerOnly says whether dest keeps one Docker image (docker-archive:,
+// docker-daemon:): no index, no OCI media types.
+func dockerOnly(dest types.ImageReference) bool {
+	switch dest.Transport().Name() {
+	case "docker-archive", "docker-daemon":
+		return true
+	}
+	return false
+}
+
 // preserveDigests says whether to forbid containers/image from changing
 // layers or the manifest. It is set for nix: sources, whose digests were
 // computed at build time; destinations that only store Docker manifests
 // need a manifest conversion, and a Docker archive takes its layers
 // uncompressed.
 func preserveDigests(src, dest types.ImageReference) bool {
-	if src.Transport().Name() != transport.Name {
-		return false
-	}
-	switch dest.Transport().Name() {
-	case "docker-archive", "docker-daemon":
-		return false
-	}
-	return true
+	return src.Transport().Name() == transport.Name && !dockerOnly(dest)
 }
 
 // policyContext reads the signature policy, or accepts everything.

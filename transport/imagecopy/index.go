@@ -56,8 +56,7 @@ func (o *options) multiArchFor(src, dest types.ImageReference) string {
 		return o.multiArch
 	}
 	if nix, ok := src.(*transport.Reference); ok && nix.Index() != nil {
-		switch dest.Transport().Name() {
-		case "docker-archive", "docker-daemon":
+		if dockerOnly(dest) {
 			return MultiArchSystem
 		}
 		return MultiArchAll

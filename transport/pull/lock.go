@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	"github.com/opencontainers/go-digest"
-	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 )
 
@@ -40,24 +39,11 @@ func Resolve(ctx context.Context, ref string, opts ...Option) (reference.Canonic
 		return ParseDigested(c.String())
 	}
 	named = reference.TagNameOnly(named)
-	certDir, err := os.MkdirTemp("", "nixpush-pull-certs-")
+	src, _, done, err := o.openSource(ctx, named)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("resolving %s: %w", named, err)
 	}
-	defer os.RemoveAll(certDir)
-	sys, err := o.system(certDir, reference.Domain(named))
-	if err != nil {
-		return nil, err
-	}
-	dref, err := docker.NewReference(named)
-	if err != nil {
-		return nil, err
-	}
-	src, err := dref.NewImageSource(ctx, sys)
-	if err != nil {
-		return nil, fmt.Errorf("resolving %s: contacting the registry: %w", named, err)
-	}
-	defer src.Close()
+	defer done()
 	mb, _, err := src.GetManifest(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("resolving %s: %w", named, err)

@@ -178,25 +178,37 @@ func Fetch(ctx context.Context, ref string, dir string, opts ...Option) (*Image,
 	return img, nil
 }
 
-func fetch(ctx context.Context, c reference.Canonical, dir string, o options) (*Image, error) {
+// openSource opens the registry's image of named with o's platform, TLS
+// settings and credentials; done closes it and removes its certificate
+// directory.
+func (o options) openSource(ctx context.Context, named reference.Named) (src types.ImageSource, sys *types.SystemContext, done func(), err error) {
 	certDir, err := os.MkdirTemp("", "nixpush-pull-certs-")
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	defer os.RemoveAll(certDir)
-	sys, err := o.system(certDir, reference.Domain(c))
+	fail := func(err error) (types.ImageSource, *types.SystemContext, func(), error) {
+		os.RemoveAll(certDir)
+		return nil, nil, nil, err
+	}
+	if sys, err = o.system(certDir, reference.Domain(named)); err != nil {
+		return fail(err)
+	}
+	dref, err := docker.NewReference(named)
+	if err != nil {
+		return fail(err)
+	}
+	if src, err = dref.NewImageSource(ctx, sys); err != nil {
+		return fail(fmt.Errorf("contacting the registry: %w", err))
+	}
+	return src, sys, func() { src.Close(); os.RemoveAll(certDir) }, nil
+}
+
+func fetch(ctx context.Context, c reference.Canonical, dir string, o options) (*Image, error) {
+	src, sys, done, err := o.openSource(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	dref, err := docker.NewReference(c)
-	if err != nil {
-		return nil, err
-	}
-	src, err := dref.NewImageSource(ctx, sys)
-	if err != nil {
-		return nil, fmt.Errorf("contacting the registry: %w", err)
-	}
-	defer src.Close()
+	defer done()
 
 	mb, mt, err := getManifest(ctx, src, nil, c.Digest())
 	if err != nil {
