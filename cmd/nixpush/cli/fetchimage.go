@@ -53,22 +53,12 @@ $NIXPUSH_AUTH_FILE (its path), never from the derivation.`,
 			if a.ImageDigest == "" {
 				return fmt.Errorf("imageDigest: missing (pin the image with nixpush lock)")
 			}
-			opts := []pull.Option{
-				pull.WithPlatform(a.OS, a.Arch, a.Variant),
-				pull.WithTLSVerify(a.TLSVerify == nil || *a.TLSVerify),
-				pull.WithUserAgent("nixpush/" + userAgentVersion()),
-			}
-			if a.CACert != "" {
-				opts = append(opts, pull.WithCACert([]byte(a.CACert)))
-			}
 			authFile, cleanup, err := authFromEnv()
 			if err != nil {
 				return err
 			}
 			defer cleanup()
-			if authFile != "" {
-				opts = append(opts, pull.WithAuthFile(authFile))
-			}
+			opts := pullOptions(a.OS, a.Arch, a.Variant, a.TLSVerify == nil || *a.TLSVerify, []byte(a.CACert), authFile)
 			img, err := pull.Fetch(ctx, a.ImageName+"@"+a.ImageDigest, out, opts...)
 			if err != nil {
 				return err

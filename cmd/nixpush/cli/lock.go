@@ -40,24 +40,14 @@ chosen from it when pulling.`,
 			if !ok {
 				return fmt.Errorf("%q: lock takes a docker://REF", args[0])
 			}
-			opts := []pull.Option{
-				pull.WithPlatform(osName, arch, variant),
-				pull.WithTLSVerify(tlsVerify),
-				pull.WithUserAgent("nixpush/" + userAgentVersion()),
-			}
-			if authFile == "" {
-				authFile = os.Getenv("REGISTRY_AUTH_FILE")
-			}
-			if authFile != "" {
-				opts = append(opts, pull.WithAuthFile(authFile))
-			}
+			var pem []byte
 			if caCert != "" {
-				pem, err := os.ReadFile(caCert)
-				if err != nil {
+				var err error
+				if pem, err = os.ReadFile(caCert); err != nil {
 					return fmt.Errorf("--ca-cert: %w", err)
 				}
-				opts = append(opts, pull.WithCACert(pem))
 			}
+			opts := pullOptions(osName, arch, variant, tlsVerify, pem, authFilePath(authFile))
 			l, err := pull.MakeLock(cmd.Context(), ref, opts...)
 			if err != nil {
 				return err
@@ -75,4 +65,22 @@ chosen from it when pulling.`,
 	f.StringVar(&caCert, "ca-cert", "", "trust the PEM CA certificates in `FILE` too (pullImage's caCert)")
 	f.BoolVar(&tlsVerify, "tls-verify", true, "require HTTPS and verify certificates (false: also plain HTTP; credentials then go only to loopback registries)")
 	return cmd
+}
+
+// pullOptions are the options of a pull (lock, fetch-image): the
+// platform, TLS verification, the User-Agent, and a CA certificate (PEM)
+// and an auth file when given.
+func pullOptions(osName, arch, variant string, tlsVerify bool, caCert []byte, authFile string) []pull.Option {
+	opts := []pull.Option{
+		pull.WithPlatform(osName, arch, variant),
+		pull.WithTLSVerify(tlsVerify),
+		pull.WithUserAgent(userAgent()),
+	}
+	if len(caCert) > 0 {
+		opts = append(opts, pull.WithCACert(caCert))
+	}
+	if authFile != "" {
+		opts = append(opts, pull.WithAuthFile(authFile))
+	}
+	return opts
 }

@@ -40,39 +40,46 @@ func (r *registryFlags) add(cmd *cobra.Command, retryTimes int) {
 	f.BoolVar(&r.noSBOM, "no-sbom", false, "do not attach the image's SBOM to its manifest as an OCI referrer (it is attached only when a nix: image goes to a registry)")
 }
 
-// authFilePath is --authfile, else $REGISTRY_AUTH_FILE.
-func (r *registryFlags) authFilePath() string {
-	if r.authFile != "" {
-		return r.authFile
+// authFilePath is an --authfile flag's value, else $REGISTRY_AUTH_FILE
+// (containers/image does not read that variable itself).
+func authFilePath(flag string) string {
+	if flag != "" {
+		return flag
 	}
 	return os.Getenv("REGISTRY_AUTH_FILE")
+}
+
+// userAgent is the User-Agent nixpush sends registries.
+func userAgent() string { return "nixpush/" + userAgentVersion() }
+
+// accessOptions are the registry options of how a registry is reached:
+// the auth file (--authfile, else $REGISTRY_AUTH_FILE), certificates,
+// hosts credentials may go to without TLS, and the User-Agent.
+func accessOptions(authFile, certDir string, insecureHosts []string) []registry.Option {
+	return []registry.Option{
+		registry.WithAuthFile(authFilePath(authFile)),
+		registry.WithCertDir(certDir),
+		registry.WithInsecureCredentialsHosts(insecureHosts...),
+		registry.WithUserAgent(userAgent()),
+	}
 }
 
 // sourceOptions returns the options for a copy's source registry: the
 // shared auth file and insecure hosts, the source's certificates.
 func (r *registryFlags) sourceOptions(certDir string) []registry.Option {
-	return []registry.Option{
-		registry.WithAuthFile(r.authFilePath()),
-		registry.WithCertDir(certDir),
-		registry.WithInsecureCredentialsHosts(r.insecureHosts...),
-		registry.WithUserAgent("nixpush/" + userAgentVersion()),
-	}
+	return accessOptions(r.authFile, certDir, r.insecureHosts)
 }
 
 // options returns the registry options the flags give, with the
 // User-Agent and, unless quiet, progress on stderr every interval (0: the
 // default) when it is not a terminal.
 func (r *registryFlags) options(cmd *cobra.Command, interval time.Duration) []registry.Option {
-	opts := []registry.Option{
-		registry.WithAuthFile(r.authFilePath()),
-		registry.WithCertDir(r.certDir),
-		registry.WithInsecureCredentialsHosts(r.insecureHosts...),
+	opts := append(accessOptions(r.authFile, r.certDir, r.insecureHosts),
 		registry.WithRetry(r.retryTimes, r.retryDelay),
 		registry.WithTimeout(r.timeout),
 		registry.WithParallel(r.parallel),
-		registry.WithUserAgent("nixpush/" + userAgentVersion()),
 		registry.WithReferrers(!r.noSBOM),
-	}
+	)
 	if cmd.Flags().Changed("dest-tls-verify") {
 		opts = append(opts, registry.WithTLSVerify(r.tlsVerify))
 	}

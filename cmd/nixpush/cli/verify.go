@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +52,13 @@ image from source with Nix, then verify it against what is deployed.`,
 				}
 				return remote.verifyRemote(cmd, name, args[1])
 			}
+			// The registry's flags mean nothing without a registry: say so
+			// rather than leave, say, --password-stdin unread.
+			for _, flag := range []string{"authfile", "creds", "password-stdin", "tls-verify", "cert-dir", "insecure-creds-host", "json"} {
+				if cmd.Flags().Changed(flag) {
+					return fmt.Errorf("--%s is for verifying against a registry (verify IMAGE docker://REF); %s names none", flag, args[0])
+				}
+			}
 			img, idx, err := description.ReadAnyFile(name)
 			if err != nil {
 				return err
@@ -86,11 +94,40 @@ func verifyIndex(ctx context.Context, out io.Writer, name string, idx *descripti
 	if err != nil {
 		return fmt.Errorf("verifying %s: %w", name, err)
 	}
+	// Each layer is made again once, however many images share it: a
+	// layer is shared when its whole description is (two images may
+	// describe one digest differently, and one of them is wrong).
+	var all description.Image
+	at := make([][]int, len(imgs)) // at[i][j]: image i's layer j in all
+	seen := map[string]int{}
+	for i, img := range imgs {
+		for _, l := range img.Layers {
+			b, err := json.Marshal(l)
+			if err != nil {
+				return err
+			}
+			k, ok := seen[string(b)]
+			if !ok {
+				k = len(all.Layers)
+				seen[string(b)] = k
+				all.Layers = append(all.Layers, l)
+			}
+			at[i] = append(at[i], k)
+		}
+	}
+	failed := make([]error, len(all.Layers))
+	all.Verify(ctx, func(k int, err error) { failed[k] = err }) //nolint:errcheck // each failure is in failed
 	var errs []error
 	for i, img := range imgs {
 		m := idx.Manifests[i]
-		if err := img.Verify(ctx, nil); err != nil {
-			errs = append(errs, fmt.Errorf("manifests[%d] (%s, %s):\n%w", i, m.Platform, m.Image, err))
+		var lerrs []error
+		for j := range img.Layers {
+			if err := failed[at[i][j]]; err != nil {
+				lerrs = append(lerrs, &description.LayerError{Index: j, Layer: &img.Layers[j], Err: err})
+			}
+		}
+		if len(lerrs) > 0 {
+			errs = append(errs, fmt.Errorf("manifests[%d] (%s, %s):\n%w", i, m.Platform, m.Image, errors.Join(lerrs...)))
 			continue
 		}
 		fmt.Fprintf(out, "%s %s ok: all %d layers match (%s)\n", m.Platform, m.Digest, len(img.Layers), m.Image)

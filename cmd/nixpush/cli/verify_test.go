@@ -108,6 +108,7 @@ func TestVerifyBadInput(t *testing.T) {
 		{"unknown version", []string{"verify", future}, []string{future, "version", "unsupported"}},
 		{"no argument", []string{"verify"}, []string{"accepts between 1 and 2 arg"}},
 		{"not a registry", []string{"verify", future, "oci:" + dir}, []string{"oci:" + dir, "docker://"}},
+		{"registry flag without a registry", []string{"verify", "--password-stdin", future}, []string{"--password-stdin", future, "docker://"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, err := runCLI(t, c.args...)

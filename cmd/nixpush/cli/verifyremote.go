@@ -3,7 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -39,12 +38,7 @@ func (r *remoteFlags) verifyRemote(cmd *cobra.Command, src, dest string) error {
 	if err != nil {
 		return err
 	}
-	opts := []registry.Option{
-		registry.WithAuthFile(firstNonEmpty(r.authFile, os.Getenv("REGISTRY_AUTH_FILE"))),
-		registry.WithCertDir(r.certDir),
-		registry.WithInsecureCredentialsHosts(r.insecureHosts...),
-		registry.WithUserAgent("nixpush/" + userAgentVersion()),
-	}
+	opts := accessOptions(r.authFile, r.certDir, r.insecureHosts)
 	if cmd.Flags().Changed("tls-verify") {
 		opts = append(opts, registry.WithTLSVerify(r.tlsVerify))
 	}
@@ -82,13 +76,4 @@ func (r *remoteFlags) verifyRemote(cmd *cobra.Command, src, dest string) error {
 		return fmt.Errorf("verifying nix:%s against %s: %w", src, dest, err)
 	}
 	return nil
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
