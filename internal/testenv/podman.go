@@ -3,7 +3,10 @@ package testenv
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -45,4 +48,26 @@ runroot = %q
 		}
 	}
 	return []string{"CONTAINERS_CONF=" + conf, "CONTAINERS_STORAGE_CONF=" + storage, "HOME=" + tmp}
+}
+
+// cannotRun matches podman failures that come from the machine (no user
+// namespaces, cgroups or runtime) rather than from the image.
+var cannotRun = regexp.MustCompile(`(?i)newuidmap|user namespace|cgroup|OCI runtime|runc|operation not permitted|mount .*permission denied`)
+
+// PodmanRun runs podman run with args in env (PodmanEnv's) and returns
+// its output. A failure fails the test; one that looks like the machine's
+// (cannotRun) skips it instead, unless RequireToolsEnv is 1: an image
+// that cannot start can print the same words ("OCI runtime …").
+func PodmanRun(t testing.TB, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(Tool(t, "podman"), append([]string{"run"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if cannotRun.Match(out) && os.Getenv(RequireToolsEnv) != "1" {
+			t.Skipf("podman cannot run containers on this machine: %v\n%s", err, out)
+		}
+		t.Fatalf("podman run %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
 }

@@ -316,8 +316,7 @@ func mustNix(t *testing.T, name string, args ...string) string {
 // entries are there too.
 func TestUsersWithPodman(t *testing.T) {
 	testenv.RequireNix(t)
-	podman, err := exec.LookPath("podman")
-	if err != nil {
+	if _, err := exec.LookPath("podman"); err != nil {
 		t.Skipf("podman is optional and not installed: %v", err)
 	}
 	reg := testenv.StartRegistry(t)
@@ -343,16 +342,7 @@ func TestUsersWithPodman(t *testing.T) {
 	if r := run(t, buildNixpush(t), nil, "copy", "-q", "--dest-tls-verify=false", "nix:"+desc, "docker://"+image); r.err != nil {
 		t.Fatalf("copy: %v\n%s", r.err, r.stderr)
 	}
-	pod := exec.Command(podman, "run", "--rm", "--tls-verify=false", image)
-	pod.Env = append(os.Environ(), testenv.PodmanEnv(t)...)
-	out, err := pod.CombinedOutput()
-	if err != nil {
-		if cannotRun.Match(out) {
-			t.Skipf("podman cannot run containers on this machine: %v\n%s", err, out)
-		}
-		t.Fatalf("podman run %s: %v\n%s", image, err, out)
-	}
-	got := string(out)
+	got := testenv.PodmanRun(t, testenv.PodmanEnv(t), "--rm", "--tls-verify=false", image)
 	t.Logf("podman run %s:\n%s", image, got)
 	for _, want := range []string{
 		`uid=1000\(app\) gid=1000\(app\) groups=10\(wheel\),1000\(app\)\n`,
