@@ -50,7 +50,8 @@ func setupFlake(t *testing.T) flakeEnv {
 	copyFile(t, filepath.Join(testenv.BusyboxDir(t), "bin", "busybox"), filepath.Join(bin, "busybox"))
 
 	// The repository as a flake sees it: tracked files only.
-	ls := exec.Command(git, "ls-files", "-z", "--cached")
+	// safe.directory: a checkout owned by another user (sudo) is read too.
+	ls := exec.Command(git, "-c", "safe.directory="+root, "ls-files", "-z", "--cached")
 	ls.Dir = root
 	out, err := ls.Output()
 	if err != nil {
