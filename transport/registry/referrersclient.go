@@ -29,6 +29,8 @@ import (
 	"go.podman.io/image/v5/pkg/docker/config"
 	"go.podman.io/image/v5/pkg/tlsclientconfig"
 	"go.podman.io/image/v5/types"
+	"go.podman.io/storage/pkg/configfile"
+	"go.podman.io/storage/pkg/unshare"
 )
 
 // maxReferrersList is the largest referrers list (or fallback index) read.
@@ -168,18 +170,13 @@ func (h httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
 var errPlainHTTP = errors.New("not sent: plain HTTP to a registry whose TLS is verified")
 
 // tlsConfig is containers/image's TLS configuration for host: the
-// certificates of --cert-dir, or of the first of its per-host directories
-// that exists.
+// certificates of --cert-dir, or of host's directory in the per-host
+// certificate directories containers/image searches (certDir).
 func tlsConfig(sys *types.SystemContext, host string, insecure bool) (*tls.Config, error) {
 	tlsc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure} //nolint:gosec // the user's --dest-tls-verify=false
-	dir := sys.DockerCertPath
-	if dir == "" {
-		for _, d := range []string{"/etc/containers/certs.d", "/etc/docker/certs.d"} {
-			if _, err := os.Stat(filepath.Join(d, host)); err == nil {
-				dir = filepath.Join(d, host)
-				break
-			}
-		}
+	dir, err := certDir(sys, host)
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: certificates: %w", host, err)
 	}
 	if dir != "" {
 		if err := tlsclientconfig.SetupCertificates(dir, tlsc); err != nil {
@@ -187,6 +184,38 @@ func tlsConfig(sys *types.SystemContext, host string, insecure bool) (*tls.Confi
 		}
 	}
 	return tlsc, nil
+}
+
+// certDir is the directory of host's certificates as containers/image's
+// docker client finds it (dockerCertDir, which it does not export): the
+// SystemContext's, else host's directory in its per-host directory, else
+// the first of the drop-in certs.d directories (the user's
+// ~/.config/containers/certs.d when rootless, /etc/containers/certs.d)
+// and /etc/docker/certs.d that has one; "" for none.
+func certDir(sys *types.SystemContext, host string) (string, error) {
+	if sys.DockerCertPath != "" {
+		return sys.DockerCertPath, nil
+	}
+	if sys.DockerPerHostCertDirPath != "" {
+		return filepath.Join(sys.DockerPerHostCertDirPath, host), nil
+	}
+	paths, err := configfile.GetSearchPaths(&configfile.File{
+		Name: "certs", Extension: "d", DoNotUseExtensionForConfigName: true,
+		UserId: unshare.GetRootlessUID(), RootForImplicitAbsolutePaths: sys.RootForImplicitAbsolutePaths,
+	})
+	if err != nil {
+		return "", err
+	}
+	for _, base := range append(paths.DropInDirectories, filepath.Join(sys.RootForImplicitAbsolutePaths, "/etc/docker/certs.d")) {
+		d := filepath.Join(base, host)
+		switch _, err := os.Stat(d); {
+		case err == nil:
+			return d, nil
+		case !os.IsNotExist(err) && !os.IsPermission(err):
+			return "", err
+		}
+	}
+	return "", nil
 }
 
 // FallbackTag is the tag under which a registry without the referrers API

@@ -5,8 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.podman.io/image/v5/types"
 )
 
 // TestHTTPSOnly: with TLS verified, the referrers client sends nothing
@@ -65,4 +69,36 @@ func TestReferrersNoAPI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCertDir: the referrers client finds a registry's certificates where
+// containers/image's docker client does: --cert-dir, the per-host
+// directory, then /etc/containers/certs.d before /etc/docker/certs.d
+// (here beneath RootForImplicitAbsolutePaths).
+func TestCertDir(t *testing.T) {
+	root := t.TempDir()
+	const host = "registry.example:5000"
+	sys := &types.SystemContext{RootForImplicitAbsolutePaths: root}
+	check := func(what, want string) {
+		t.Helper()
+		got, err := certDir(sys, host)
+		if err != nil || got != want {
+			t.Errorf("%s: certDir = %q, %v; want %q", what, got, err, want)
+		}
+	}
+	check("no directory", "")
+	docker := filepath.Join(root, "etc/docker/certs.d", host)
+	if err := os.MkdirAll(docker, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	check("/etc/docker/certs.d", docker)
+	containers := filepath.Join(root, "etc/containers/certs.d", host)
+	if err := os.MkdirAll(containers, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	check("/etc/containers/certs.d first", containers)
+	sys.DockerPerHostCertDirPath = "/per-host"
+	check("per-host directory", filepath.Join("/per-host", host))
+	sys.DockerCertPath = "/cert-dir"
+	check("--cert-dir", "/cert-dir")
 }
