@@ -136,9 +136,11 @@ func (d *dirFD) openDir(name string) (*dirFD, error) {
 }
 
 // openFile opens the regular file name in d and describes the open file;
-// anything else, a symlink included, is an error.
+// anything else, a symlink included, is an error (a *notRegularError for
+// what is not a regular file). It opens without blocking, so that a FIFO
+// is refused instead of waited on.
 func (d *dirFD) openFile(name string) (*os.File, entryInfo, error) {
-	f, err := d.open(name, 0)
+	f, err := d.open(name, unix.O_NONBLOCK)
 	if err != nil {
 		return nil, entryInfo{}, err
 	}
@@ -150,9 +152,19 @@ func (d *dirFD) openFile(name string) (*os.File, entryInfo, error) {
 	info := infoOf(&st)
 	if !info.mode.IsRegular() {
 		f.Close()
-		return nil, entryInfo{}, fmt.Errorf("%s is %s now, not a regular file", f.Name(), kind(info.mode))
+		return nil, entryInfo{}, &notRegularError{name: f.Name(), mode: info.mode}
 	}
 	return f, info, nil
+}
+
+// notRegularError is openFile's error for what is not a regular file.
+type notRegularError struct {
+	name string
+	mode fs.FileMode
+}
+
+func (e *notRegularError) Error() string {
+	return fmt.Sprintf("%s is %s now, not a regular file", e.name, kind(e.mode))
 }
 
 // ErrSymlink is wrapped by the error for a path that was to be opened as a

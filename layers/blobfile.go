@@ -82,6 +82,11 @@ func (e *FileMismatchError) Error() string {
 // and size, the last Read returns a *FileMismatchError instead of io.EOF,
 // and a file longer than size stops as soon as it runs past it.
 func OpenBlob(storePath, file string, want digest.Digest, size int64, opts ...Option) (io.ReadCloser, error) {
+	return openBlob(storePath, file, want, size, true, opts)
+}
+
+// openBlob is OpenBlob, hashing only when hashed is set.
+func openBlob(storePath, file string, want digest.Digest, size int64, hashed bool, opts []Option) (io.ReadCloser, error) {
 	f, n, err := OpenFile(storePath, file, opts...)
 	if err != nil {
 		return nil, err
@@ -91,7 +96,11 @@ func OpenBlob(storePath, file string, want digest.Digest, size int64, opts ...Op
 		f.Close()
 		return nil, &FileMismatchError{File: name, Want: want, WantSize: size, GotSize: n}
 	}
-	return &blobReader{f: f, name: name, want: want, size: size, h: newCounter(0)}, nil
+	h := newCounter(0)
+	if !hashed {
+		h.Hash = nil
+	}
+	return &blobReader{f: f, name: name, want: want, size: size, h: h}, nil
 }
 
 // StreamBlob is OpenBlob without the hash, for a destination that checks
@@ -101,12 +110,7 @@ func OpenBlob(storePath, file string, want digest.Digest, size int64, opts ...Op
 // stops as soon as it runs past size). When the destination finds the
 // digest wrong, VerifyBlob names the file.
 func StreamBlob(storePath, file string, want digest.Digest, size int64, opts ...Option) (io.ReadCloser, error) {
-	rc, err := OpenBlob(storePath, file, want, size, opts...)
-	if err != nil {
-		return nil, err
-	}
-	rc.(*blobReader).h.Hash = nil
-	return rc, nil
+	return openBlob(storePath, file, want, size, false, opts)
 }
 
 // VerifyBlob re-hashes a blob file and compares it with want and size.

@@ -1,11 +1,10 @@
 package layers
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path"
-
-	"golang.org/x/sys/unix"
 )
 
 // ReadStoreFile reads the store path p, which must be exactly a store path
@@ -24,20 +23,15 @@ func ReadStoreFile(p string, limit int64, opts ...Option) ([]byte, error) {
 		return nil, err
 	}
 	defer store.Close()
-	// Non-blocking, so that a FIFO is refused instead of waited on.
-	f, err := store.open(path.Base(p), unix.O_NONBLOCK)
-	if err != nil {
+	f, info, err := store.openFile(path.Base(p))
+	var nr *notRegularError
+	switch {
+	case errors.As(err, &nr):
+		return nil, fmt.Errorf("store path %s: not a regular file (%s)", p, kind(nr.mode))
+	case err != nil:
 		return nil, fmt.Errorf("store path %s: %w", p, err)
 	}
 	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return nil, fmt.Errorf("store path %s: %w", p, err)
-	}
-	info := infoOf(&st)
-	if !info.mode.IsRegular() {
-		return nil, fmt.Errorf("store path %s: not a regular file (%s)", p, kind(info.mode))
-	}
 	if info.size > limit {
 		return nil, fmt.Errorf("store path %s: larger than %d bytes", p, limit)
 	}

@@ -148,7 +148,7 @@ func (b *Built) Verify(ctx context.Context, d digest.Digest) error {
 		return nil
 	}
 	l := &b.Image.Layers[i]
-	if err := l.VerifyLayer(ctx, b.opts...); err != nil {
+	if err := l.Verify(ctx, b.opts...); err != nil {
 		return &description.LayerError{Index: i, Layer: l, Err: err}
 	}
 	return nil

@@ -50,7 +50,7 @@ func (img *Image) Verify(ctx context.Context, done func(i int, err error), opts 
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			err := l.verify(ctx, opts)
+			err := l.Verify(ctx, opts...)
 			if err != nil {
 				errs[i] = &LayerError{Index: i, Layer: l, Err: err}
 			}
@@ -65,9 +65,9 @@ func (img *Image) Verify(ctx context.Context, done func(i int, err error), opts 
 	return errors.Join(errs...)
 }
 
-// verify re-streams one layer: its tar from the store paths, or its blob
-// file.
-func (l *Layer) verify(ctx context.Context, opts []layers.Option) error {
+// Verify re-streams one layer (its tar from the store paths, or its blob
+// file) and compares it with its description.
+func (l *Layer) Verify(ctx context.Context, opts ...layers.Option) error {
 	if l.Blob != nil {
 		return layers.VerifyBlob(ctx, l.Blob.Path, l.Blob.File, l.Digest, l.Size, opts...)
 	}
@@ -97,9 +97,4 @@ func (l *Layer) Stream(ctx context.Context, opts ...layers.Option) (io.ReadClose
 		return layers.StreamBlob(l.Blob.Path, l.Blob.File, l.Digest, l.Size, opts...)
 	}
 	return l.Open(ctx, opts...)
-}
-
-// VerifyLayer re-streams one layer and compares it with its description.
-func (l *Layer) VerifyLayer(ctx context.Context, opts ...layers.Option) error {
-	return l.verify(ctx, opts)
 }
