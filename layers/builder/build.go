@@ -88,6 +88,14 @@ func BuildLayerFile(ctx context.Context, a *Attrs, opts ...Option) (*description
 // tagRe is the OCI distribution spec's tag grammar.
 var tagRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
+// checkTag refuses an imageTag that is not a valid tag.
+func checkTag(tag string) error {
+	if !tagRe.MatchString(tag) {
+		return fmt.Errorf("imageTag: %q is not a valid tag (up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-')", tag)
+	}
+	return nil
+}
+
 // BuildImage computes the image description a buildImage derivation
 // writes.
 func BuildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Image, error) {
@@ -150,8 +158,8 @@ func buildImage(ctx context.Context, a *Attrs, opts ...Option) (*description.Ima
 		Layers:       ls,
 	}
 	if a.ImageTag != nil {
-		if !tagRe.MatchString(*a.ImageTag) {
-			return nil, nil, fmt.Errorf("imageTag: %q is not a valid tag (up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-')", *a.ImageTag)
+		if err := checkTag(*a.ImageTag); err != nil {
+			return nil, nil, err
 		}
 		img.Tag = *a.ImageTag
 	}

@@ -36,8 +36,8 @@ func BuildIndex(_ context.Context, a *IndexAttrs, opts ...Option) (*description.
 	o := makeOptions(opts)
 	idx := &description.Index{Version: description.Version, Name: a.IndexName, Annotations: a.Annotations}
 	if a.ImageTag != nil {
-		if !tagRe.MatchString(*a.ImageTag) {
-			return nil, fmt.Errorf("imageTag: %q is not a valid tag (up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-')", *a.ImageTag)
+		if err := checkTag(*a.ImageTag); err != nil {
+			return nil, err
 		}
 		idx.Tag = *a.ImageTag
 	}
